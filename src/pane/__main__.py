@@ -1,0 +1,3 @@
+from pane.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Routers only: parse, authorize, call a service, shape the response."""

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, status
+from starlette.responses import Response
+
+from pane.api.deps import Context, in_workspace
+from pane.api.schemas import ApiKeyIn, ApiKeyIssued, ApiKeyOut, json_response
+from pane.models import ApiKey
+from pane.principal import Permission, WorkspacePrincipal
+from pane.services import api_keys
+
+router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
+
+KeyManager = Annotated[Context[WorkspacePrincipal], in_workspace(Permission.KEYS_MANAGE)]
+
+
+def _key_json(record: ApiKey) -> dict[str, object]:
+    return {
+        "id": record.id,
+        "name": record.name,
+        "prefix": record.prefix,
+        "scopes": record.scopes,
+        "created_at": record.created_at,
+        "expires_at": record.expires_at,
+        "last_used_at": record.last_used_at,
+        "revoked_at": record.revoked_at,
+    }
+
+
+@router.post("", response_model=ApiKeyIssued, status_code=status.HTTP_201_CREATED)
+async def create_key(body: ApiKeyIn, context: KeyManager) -> Response:
+    """Issue a workspace API key for a CRM or script. The key is in this response only."""
+    issued = await api_keys.create_workspace_key(
+        context.session,
+        actor=context.principal,
+        name=body.name,
+        scopes=body.scopes,
+        expires_at=body.expires_at,
+    )
+    assert isinstance(issued.record, ApiKey)
+    return json_response(
+        {**_key_json(issued.record), "key": issued.key}, status_code=status.HTTP_201_CREATED
+    )
+
+
+@router.get("", response_model=list[ApiKeyOut])
+async def list_keys(context: KeyManager) -> Response:
+    """Every key of the workspace, revoked ones included; secrets are never shown again."""
+    keys = await api_keys.list_workspace_keys(
+        context.session, workspace_id=context.principal.workspace_id
+    )
+    return json_response([_key_json(record) for record in keys])
+
+
+@router.delete("/{key_id}", response_model=ApiKeyOut)
+async def revoke_key(key_id: uuid.UUID, context: KeyManager) -> Response:
+    """Revoke a key; requests using it fail with 401 from now on."""
+    record = await api_keys.revoke_workspace_key(
+        context.session, actor=context.principal, key_id=key_id
+    )
+    return json_response(_key_json(record))

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, status
+from starlette.responses import Response
+
+from pane.api.deps import RuntimeDep, SessionDep, client_ip
+from pane.api.schemas import LogIn, LogOut, RefreshRequest, SignedUp, SignUp, Tokens, json_response
+from pane.principal import Role
+from pane.services import auth
+from pane.services.auth import TokenPair
+
+router = APIRouter(prefix="/v1/auth", tags=["auth"])
+
+
+def _tokens(pair: TokenPair) -> dict[str, object]:
+    return {
+        "access_token": pair.access_token,
+        "refresh_token": pair.refresh_token,
+        "token_type": "Bearer",
+        "expires_in": pair.expires_in,
+        "workspace_id": pair.workspace_id,
+    }
+
+
+@router.post("/signup", response_model=SignedUp, status_code=status.HTTP_201_CREATED)
+async def sign_up(body: SignUp, session: SessionDep, runtime: RuntimeDep) -> Response:
+    """Create an account and its first workspace (you become its owner), and sign in."""
+    user, workspace, pair = await auth.sign_up(
+        session,
+        email=str(body.email),
+        password=body.password,
+        name=body.name,
+        workspace_name=body.workspace_name,
+        tokens=runtime.tokens,
+        refresh_ttl=runtime.settings.refresh_token_ttl_seconds,
+    )
+    return json_response(
+        {
+            "user": {
+                "id": user.id,
+                "email": user.email,
+                "name": user.name,
+                "created_at": user.created_at,
+            },
+            "workspace": {
+                "id": workspace.id,
+                "name": workspace.name,
+                "role": Role.OWNER,
+                "created_at": workspace.created_at,
+            },
+            "tokens": _tokens(pair),
+        },
+        status_code=status.HTTP_201_CREATED,
+    )
+
+
+@router.post("/login", response_model=Tokens)
+async def log_in(
+    body: LogIn, request: Request, session: SessionDep, runtime: RuntimeDep
+) -> Response:
+    """Exchange email and password for a short-lived access token and a rotating refresh token.
+
+    Without `workspace_id` the token is for the workspace you joined first. Attempts are
+    limited per account and per client address (429 with `Retry-After`).
+    """
+    await runtime.login_limiter.check(email=str(body.email), ip=client_ip(request))
+    pair = await auth.log_in(
+        session,
+        email=str(body.email),
+        password=body.password,
+        workspace_id=body.workspace_id,
+        tokens=runtime.tokens,
+        refresh_ttl=runtime.settings.refresh_token_ttl_seconds,
+    )
+    return json_response(_tokens(pair))
+
+
+@router.post("/refresh", response_model=Tokens)
+async def refresh(body: RefreshRequest, session: SessionDep, runtime: RuntimeDep) -> Response:
+    """Trade a refresh token for a new pair. Each refresh token works once: presenting a spent
+    one revokes every token descended from the same login."""
+    pair = await auth.refresh(
+        session,
+        refresh_token=body.refresh_token,
+        workspace_id=body.workspace_id,
+        tokens=runtime.tokens,
+        refresh_ttl=runtime.settings.refresh_token_ttl_seconds,
+    )
+    return json_response(_tokens(pair))
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+async def log_out(body: LogOut, session: SessionDep) -> Response:
+    """Revoke the refresh token and every token of the same login. Access tokens already issued
+    stay valid until they expire (minutes)."""
+    await auth.log_out(session, refresh_token=body.refresh_token)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,191 @@
+"""Request-scoped dependencies, named once with ``Annotated``.
+
+Tenant scoping happens here and nowhere else: the dependency that authenticates the caller
+opens the request's one transaction and sets the principal in it before any route runs.
+Dependencies use ``scope="function"`` so the commit happens before the response is sent, and a
+failed commit becomes an error response rather than a lie.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pane.db.tenant import enter_user, enter_workspace_as_user
+from pane.errors import Forbidden, ProblemError, Unauthorized
+from pane.models import User
+from pane.principal import (
+    AccountPrincipal,
+    AnyPrincipal,
+    Permission,
+    Principal,
+    UserPrincipal,
+    VendorPrincipal,
+    WorkspacePrincipal,
+)
+from pane.runtime import Runtime
+from pane.services.api_keys import authenticate_key
+from pane.services.security import API_KEY_PREFIX
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="An access token from /v1/auth/login, or an API key (`pane_...`).",
+)
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime = request.app.state.runtime
+    assert isinstance(runtime, Runtime)
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+@asynccontextmanager
+async def unit_of_work(runtime: Runtime) -> AsyncIterator[AsyncSession]:
+    async with runtime.sessionmaker() as session:
+        try:
+            yield session
+        except ProblemError as exc:
+            if exc.keep_changes:
+                await session.commit()
+            else:
+                await session.rollback()
+            raise
+        except BaseException:
+            await session.rollback()
+            raise
+        else:
+            await session.commit()
+
+
+async def _session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    async with unit_of_work(runtime) as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
+
+
+async def _authenticate(
+    session: AsyncSession, runtime: Runtime, token: str | None
+) -> AnyPrincipal:
+    if not token:
+        raise Unauthorized("send an access token or API key as `Authorization: Bearer ...`")
+    if token.startswith(API_KEY_PREFIX):
+        key_principal = await authenticate_key(session, key=token)
+        if key_principal is None:
+            raise Unauthorized("API key is not valid, or has been revoked or has expired")
+        return key_principal
+    claims = runtime.tokens.verify(token)
+    if claims.workspace_id is None:
+        await enter_user(session, user_id=claims.user_id)
+        return AccountPrincipal(user_id=claims.user_id)
+    role = await enter_workspace_as_user(
+        session, workspace_id=claims.workspace_id, user_id=claims.user_id
+    )
+    if role is None:
+        await enter_user(session, user_id=claims.user_id)
+        return AccountPrincipal(user_id=claims.user_id)
+    return UserPrincipal(user_id=claims.user_id, workspace_id=claims.workspace_id, role=role)
+
+
+P = TypeVar("P", bound=AnyPrincipal)
+
+
+@dataclass(frozen=True, slots=True)
+class Context(Generic[P]):
+    """The request's transaction and the principal it is scoped to."""
+
+    session: AsyncSession
+    principal: P
+    runtime: Runtime
+
+
+async def _any_context(
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> AsyncIterator[Context[AnyPrincipal]]:
+    async with unit_of_work(runtime) as session:
+        principal = await _authenticate(
+            session, runtime, credentials.credentials if credentials else None
+        )
+        yield Context(session=session, principal=principal, runtime=runtime)
+
+
+AnyContext = Annotated[Context[AnyPrincipal], Depends(_any_context, scope="function")]
+
+
+def _denied(principal: AnyPrincipal, permission: Permission) -> Forbidden:
+    if isinstance(principal, AccountPrincipal):
+        return Forbidden(
+            "no workspace selected: you are not a member of the workspace in your token; "
+            "log in again or refresh with a workspace_id"
+        )
+    return Forbidden(f"this action needs the {permission.value} permission")
+
+
+def _requires(
+    permission: Permission,
+) -> Callable[[Context[AnyPrincipal]], Coroutine[Any, Any, Context[Principal]]]:
+    async def check(context: AnyContext) -> Context[Principal]:
+        if permission not in context.principal.permissions or isinstance(
+            context.principal, AccountPrincipal
+        ):
+            raise _denied(context.principal, permission)
+        return context  # type: ignore[return-value]
+
+    return check
+
+
+def _requires_workspace(
+    permission: Permission,
+) -> Callable[[Context[AnyPrincipal]], Coroutine[Any, Any, Context[WorkspacePrincipal]]]:
+    async def check(context: AnyContext) -> Context[WorkspacePrincipal]:
+        principal = context.principal
+        if isinstance(principal, VendorPrincipal):
+            raise Forbidden("vendor keys cannot do this; it belongs to the reseller's workspace")
+        if permission not in principal.permissions or isinstance(principal, AccountPrincipal):
+            raise _denied(principal, permission)
+        return context  # type: ignore[return-value]
+
+    return check
+
+
+def reads(permission: Permission) -> Any:
+    """A context for reading, open to vendor principals where the permission allows."""
+    return Depends(_requires(permission))
+
+
+def in_workspace(permission: Permission) -> Any:
+    """A context acting in the caller's own workspace; never open to vendor principals."""
+    return Depends(_requires_workspace(permission))
+
+
+async def _user_context(context: AnyContext) -> Context[AnyPrincipal]:
+    if not isinstance(context.principal, UserPrincipal | AccountPrincipal):
+        raise Forbidden("this needs a signed-in user, not an API key")
+    return context
+
+
+UserContext = Annotated[Context[AnyPrincipal], Depends(_user_context)]
+
+
+async def current_user(context: Context[AnyPrincipal]) -> User:
+    principal = context.principal
+    assert isinstance(principal, UserPrincipal | AccountPrincipal)
+    user = await context.session.get(User, principal.user_id)
+    if user is None or user.disabled_at is not None:
+        raise Unauthorized("this account no longer exists or is disabled")
+    return user
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query
+from starlette.responses import Response
+
+from pane.api.deps import Context, in_workspace, reads
+from pane.api.schemas import LeadDetail, LeadOut, LeadPatch, PageOf, json_response
+from pane.api.vendors import Cursor, Limit
+from pane.db.engine import driver_connection
+from pane.errors import BadRequest
+from pane.models import Lead
+from pane.principal import Permission, Principal, WorkspacePrincipal
+from pane.services import leads
+from pane.services.leads import LeadFilters, LeadStatus
+from pane.services.pagination import DEFAULT_LIMIT
+
+router = APIRouter(prefix="/v1/leads", tags=["leads"])
+
+LeadReader = Annotated[Context[Principal], reads(Permission.LEADS_READ)]
+LeadWriter = Annotated[Context[WorkspacePrincipal], in_workspace(Permission.LEADS_WRITE)]
+
+_ETAG = re.compile(r'^\s*(?:W/)?"(\d+)"\s*$')
+
+
+def _etag(lead: Lead) -> str:
+    return f'"{lead.version}"'
+
+
+def _expected_version(if_match: str | None) -> int | None:
+    if if_match is None or if_match.strip() == "*":
+        return None
+    match = _ETAG.match(if_match)
+    if match is None:
+        raise BadRequest('If-Match must be an ETag from this API, like "3"')
+    return int(match.group(1))
+
+
+@router.get("", response_model=PageOf[LeadOut])
+async def list_leads(
+    context: LeadReader,
+    vendor_id: uuid.UUID | None = None,
+    status: LeadStatus | None = None,
+    updated_since: Annotated[
+        datetime | None, Query(description="Only leads changed at or after this instant.")
+    ] = None,
+    q: Annotated[
+        str | None, Query(max_length=100, description="Part of name, email or company.")
+    ] = None,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Response:
+    """Leads, newest first, in stable pages. A vendor key sees its own leads in every workspace
+    that actively links it. The vendor's raw payload is in the single-lead view."""
+    connection = await driver_connection(context.session)
+    page = await leads.list_leads(
+        connection,
+        principal=context.principal,
+        filters=LeadFilters(vendor_id=vendor_id, status=status, updated_since=updated_since, q=q),
+        cursor=cursor,
+        limit=limit,
+    )
+    return Response(page.to_json(), media_type="application/json")
+
+
+@router.get("/{lead_id}", response_model=LeadDetail)
+async def get_lead(lead_id: uuid.UUID, context: LeadReader) -> Response:
+    """One lead with the vendor's original payload. The `ETag` header carries its version for
+    a later `If-Match`."""
+    lead = await leads.get_lead(context.session, principal=context.principal, lead_id=lead_id)
+    return json_response(leads.lead_json(lead), headers={"ETag": _etag(lead)})
+
+
+@router.patch(
+    "/{lead_id}",
+    response_model=LeadDetail,
+    responses={412: {"description": "The lead changed since the ETag in If-Match was read."}},
+)
+async def update_lead(
+    lead_id: uuid.UUID,
+    body: LeadPatch,
+    context: LeadWriter,
+    if_match: Annotated[str | None, Header(description='The lead\'s ETag, e.g. "3".')] = None,
+) -> Response:
+    """Move a lead through the pipeline (new → accepted | rejected → working → converted | lost),
+    assign an owner, or keep notes. Send `If-Match` to refuse (412) if someone changed it first.
+    Rejecting needs a `status_reason`."""
+    lead = await leads.update_lead(
+        context.session,
+        actor=context.principal,
+        lead_id=lead_id,
+        expected_version=_expected_version(if_match),
+        changes=body.model_dump(exclude_unset=True),
+    )
+    return json_response(leads.lead_json(lead), headers={"ETag": _etag(lead)})

@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, status
+from starlette.responses import Response
+
+from pane.api.deps import Context, in_workspace
+from pane.api.schemas import (
+    InvitationIn,
+    InvitationIssued,
+    InvitationOut,
+    MemberOut,
+    RoleChange,
+    json_response,
+)
+from pane.errors import Forbidden
+from pane.models import Invitation
+from pane.principal import Permission, WorkspacePrincipal
+from pane.services import members
+
+router = APIRouter(prefix="/v1", tags=["members"])
+
+MembersReader = Annotated[Context[WorkspacePrincipal], in_workspace(Permission.MEMBERS_READ)]
+MembersWriter = Annotated[Context[WorkspacePrincipal], in_workspace(Permission.MEMBERS_WRITE)]
+
+
+def _invitation_json(invitation: Invitation) -> dict[str, object]:
+    return {
+        "id": invitation.id,
+        "email": invitation.email,
+        "role": invitation.role,
+        "created_at": invitation.created_at,
+        "expires_at": invitation.expires_at,
+    }
+
+
+@router.get("/members", response_model=list[MemberOut])
+async def list_members(context: MembersReader) -> Response:
+    """Everyone in the current workspace, with their role."""
+    return json_response(
+        await members.list_members(context.session, workspace_id=context.principal.workspace_id)
+    )
+
+
+@router.patch("/members/{user_id}", response_model=MemberOut)
+async def change_role(user_id: uuid.UUID, body: RoleChange, context: MembersWriter) -> Response:
+    """Change a member's role (owners and admins; only owners grant or remove `owner`, and the
+    last owner cannot be demoted)."""
+    await members.change_role(
+        context.session, actor=context.principal, user_id=user_id, role=body.role
+    )
+    listed = await members.list_members(context.session, workspace_id=context.principal.workspace_id)
+    return json_response(next(member for member in listed if member["user_id"] == user_id))
+
+
+@router.delete("/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def remove_member(user_id: uuid.UUID, context: MembersReader) -> Response:
+    """Remove a member (owners and admins), or leave the workspace yourself."""
+    principal = context.principal
+    if getattr(principal, "user_id", None) != user_id and (
+        Permission.MEMBERS_WRITE not in principal.permissions
+    ):
+        raise Forbidden("this action needs the members:write permission")
+    await members.remove_member(context.session, actor=principal, user_id=user_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/invitations", response_model=InvitationIssued, status_code=status.HTTP_201_CREATED
+)
+async def invite(body: InvitationIn, context: MembersWriter) -> Response:
+    """Invite someone by email. The response carries the invitation token once; send it to the
+    invitee, who accepts it with `POST /v1/invitations/accept` after signing up or in."""
+    issued = await members.invite(
+        context.session,
+        actor=context.principal,
+        email=str(body.email),
+        role=body.role,
+        ttl_seconds=context.runtime.settings.invitation_ttl_seconds,
+    )
+    return json_response(
+        {**_invitation_json(issued.invitation), "token": issued.token},
+        status_code=status.HTTP_201_CREATED,
+    )
+
+
+@router.get("/invitations", response_model=list[InvitationOut])
+async def list_invitations(context: MembersWriter) -> Response:
+    """Invitations not yet accepted, revoked or expired."""
+    pending = await members.list_invitations(
+        context.session, workspace_id=context.principal.workspace_id
+    )
+    return json_response([_invitation_json(invitation) for invitation in pending])
+
+
+@router.delete("/invitations/{invitation_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def revoke_invitation(invitation_id: uuid.UUID, context: MembersWriter) -> Response:
+    """Withdraw a pending invitation."""
+    await members.revoke_invitation(
+        context.session, actor=context.principal, invitation_id=invitation_id
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

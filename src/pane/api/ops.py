@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import asyncio
+import os
+
+from fastapi import APIRouter
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+from sqlalchemy import text
+from starlette.responses import Response
+
+from pane.api.deps import RuntimeDep
+from pane.api.schemas import json_response
+
+router = APIRouter(tags=["operations"])
+
+_CHECK_TIMEOUT_SECONDS = 2.0
+
+
+@router.get("/healthz")
+async def healthz() -> Response:
+    """The process is up. Says nothing about its dependencies; see /readyz."""
+    return json_response({"status": "ok"})
+
+
+async def _database(runtime: RuntimeDep) -> str | None:
+    try:
+        async with asyncio.timeout(_CHECK_TIMEOUT_SECONDS), runtime.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        return f"database unreachable: {type(exc).__name__}"
+    return None
+
+
+async def _redis(runtime: RuntimeDep) -> str | None:
+    try:
+        async with asyncio.timeout(_CHECK_TIMEOUT_SECONDS):
+            await runtime.redis.ping()
+    except Exception as exc:
+        return f"redis unreachable: {type(exc).__name__}"
+    return None
+
+
+@router.get("/readyz")
+async def readyz(runtime: RuntimeDep) -> Response:
+    """Ready to serve: the database and Redis both answer. 503 names what does not."""
+    failures = [f for f in await asyncio.gather(_database(runtime), _redis(runtime)) if f]
+    if failures:
+        return json_response(
+            {"status": "unavailable", "failures": failures},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+    return json_response({"status": "ready"})
+
+
+@router.get("/metrics")
+async def metrics() -> Response:
+    """Prometheus metrics. With several API worker processes, all of them are aggregated."""
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

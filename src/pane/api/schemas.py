@@ -1,0 +1,250 @@
+"""Request and response shapes. Requests refuse unknown fields; responses document the JSON the
+routers write (list endpoints serialize rows directly, without re-validating them)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Generic, TypeVar
+
+import orjson
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from starlette.responses import Response
+
+from pane.principal import Permission, Role
+from pane.services.leads import LeadStatus
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Password = Annotated[str, StringConstraints(min_length=10, max_length=256)]
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,62}$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SignUp(Strict):
+    email: EmailStr
+    password: Password
+    name: Name
+    workspace_name: Name
+
+
+class LogIn(Strict):
+    email: EmailStr
+    password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    workspace_id: uuid.UUID | None = None
+
+
+class RefreshRequest(Strict):
+    refresh_token: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    workspace_id: uuid.UUID | None = Field(
+        default=None, description="Switch to another workspace you belong to."
+    )
+
+
+class LogOut(Strict):
+    refresh_token: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class Tokens(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: str = "Bearer"
+    expires_in: int
+    workspace_id: uuid.UUID | None
+
+
+class WorkspaceOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    role: Role | None = None
+    created_at: datetime
+
+
+class UserOut(BaseModel):
+    id: uuid.UUID
+    email: str
+    name: str
+    created_at: datetime
+
+
+class SignedUp(BaseModel):
+    user: UserOut
+    workspace: WorkspaceOut
+    tokens: Tokens
+
+
+class Me(BaseModel):
+    kind: str = Field(description="`user`, `api_key` or `vendor`.")
+    user: UserOut | None = None
+    workspace: WorkspaceOut | None = None
+    workspaces: list[WorkspaceOut] = Field(default_factory=list)
+    permissions: list[Permission]
+    vendor_id: uuid.UUID | None = None
+
+
+class NewWorkspace(Strict):
+    name: Name
+
+
+class WorkspaceRename(Strict):
+    name: Name
+
+
+class MemberOut(BaseModel):
+    user_id: uuid.UUID
+    email: str
+    name: str
+    role: Role
+    joined_at: datetime
+
+
+class RoleChange(Strict):
+    role: Role
+
+
+class InvitationIn(Strict):
+    email: EmailStr
+    role: Role = Role.MEMBER
+
+
+class InvitationOut(BaseModel):
+    id: uuid.UUID
+    email: str
+    role: Role
+    created_at: datetime
+    expires_at: datetime
+
+
+class InvitationIssued(InvitationOut):
+    token: str = Field(description="Shown once. The invitee accepts with it.")
+
+
+class AcceptInvitation(Strict):
+    token: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class ApiKeyIn(Strict):
+    name: Name
+    scopes: list[Permission] = Field(min_length=1)
+    expires_at: datetime | None = None
+
+
+class ApiKeyOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    prefix: str
+    scopes: list[str]
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiKeyIssued(ApiKeyOut):
+    key: str = Field(description="Shown once; pane keeps only a digest.")
+
+
+class VendorOut(BaseModel):
+    id: uuid.UUID
+    slug: str
+    name: str
+    kind: str
+    website: str | None
+
+
+class LinkIn(Strict):
+    vendor_id: uuid.UUID
+    connector: Slug
+    config: dict[str, Any] = Field(default_factory=dict)
+    credentials: dict[str, Any] | None = Field(
+        default=None, description="Encrypted at rest and never returned."
+    )
+
+
+class LinkUpdate(Strict):
+    config: dict[str, Any] | None = None
+    credentials: dict[str, Any] | None = None
+
+
+class LinkOut(BaseModel):
+    id: uuid.UUID
+    workspace_id: uuid.UUID
+    vendor_id: uuid.UUID
+    connector: str
+    config: dict[str, Any]
+    has_credentials: bool
+    status: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class LeadOut(BaseModel):
+    id: uuid.UUID
+    workspace_id: uuid.UUID
+    vendor_id: uuid.UUID
+    external_id: str
+    first_name: str | None
+    last_name: str | None
+    email: str | None
+    phone: str | None
+    company: str | None
+    title: str | None
+    country: str | None
+    status: LeadStatus
+    status_reason: str | None
+    score: int | None
+    source: str | None
+    campaign_ref: str | None
+    owner_id: uuid.UUID | None
+    notes: str | None
+    accept_by: datetime | None
+    vendor_created_at: datetime | None
+    vendor_updated_at: datetime | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class LeadDetail(LeadOut):
+    raw: dict[str, Any] = Field(description="The vendor's original payload.")
+
+
+class LeadPatch(Strict):
+    status: LeadStatus | None = None
+    status_reason: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    owner_id: uuid.UUID | None = None
+    notes: Annotated[str, StringConstraints(max_length=20000)] | None = None
+
+
+class AuditOut(BaseModel):
+    id: uuid.UUID
+    actor_type: str
+    actor_id: uuid.UUID | None
+    action: str
+    target_type: str | None
+    target_id: str | None
+    ip: str | None
+    request_id: str | None
+    details: dict[str, Any]
+    created_at: datetime
+
+
+T = TypeVar("T")
+
+
+class PageOf(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at the end.")
+
+
+def json_response(
+    data: Any, *, status_code: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(
+        orjson.dumps(data, default=str),
+        status_code=status_code,
+        media_type="application/json",
+        headers=headers,
+    )

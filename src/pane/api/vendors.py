@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from starlette.responses import Response
+
+from pane.api.deps import AnyContext
+from pane.api.schemas import PageOf, VendorOut, json_response
+from pane.services import vendors
+from pane.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
+
+router = APIRouter(prefix="/v1/vendors", tags=["vendors"])
+
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size, at most 200.")]
+Cursor = Annotated[str | None, Query(max_length=512, description="`next_cursor` of the last page.")]
+
+
+@router.get("", response_model=PageOf[VendorOut])
+async def list_vendors(
+    context: AnyContext,
+    q: Annotated[str | None, Query(max_length=100, description="Part of name or slug.")] = None,
+    kind: Literal["vendor", "distributor"] | None = None,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Response:
+    """The catalog of vendors and distributors a workspace can link, by name."""
+    page = await vendors.list_vendors(
+        context.session, q=q, kind=kind, cursor=cursor, limit=limit
+    )
+    return Response(page.to_json(), media_type="application/json")
+
+
+@router.get("/{vendor_id}", response_model=VendorOut)
+async def get_vendor(vendor_id: uuid.UUID, context: AnyContext) -> Response:
+    vendor = await vendors.get_vendor(context.session, vendor_id=vendor_id)
+    return json_response(vendors.vendor_json(vendor))

@@ -1,0 +1,93 @@
+"""create_app(): settings, lifespan (engine, Redis, keys), routers, middleware, error handlers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from redis.asyncio import Redis
+
+from pane import __version__
+from pane.api import api_keys, auth, leads, links, me, members, ops, vendors
+from pane.config import Settings, get_settings
+from pane.db.engine import create_engine, create_sessionmaker
+from pane.db.safety import assert_runtime_role_is_safe
+from pane.errors import install_dependency_handlers, install_error_handlers
+from pane.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from pane.ratelimit import LoginLimiter
+from pane.runtime import Runtime
+from pane.secrets import load_key_ring
+from pane.services.security import AccessTokens
+
+DESCRIPTION = """\
+pane is the reseller's single pane of glass: one workspace that links every vendor and
+distributor, with their leads, deals, campaigns, price lists and collateral in one model.
+
+Authenticate with `Authorization: Bearer <token>`, where the token is an access token from
+`POST /v1/auth/login` or an API key (`pane_...`). Errors are `application/problem+json`
+(RFC 9457). Lists page with `limit` and an opaque `cursor`; pass back `next_cursor` as given.
+"""
+
+
+def _require(value: str | None, name: str) -> str:
+    if not value:
+        raise RuntimeError(
+            f"{name} is not set; start pane with the `pane` command, which provides embedded "
+            "servers when no URL is configured"
+        )
+    return value
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database_url = _require(settings.database_url, "PANE_DATABASE_URL")
+        redis_url = _require(settings.redis_url, "PANE_REDIS_URL")
+        engine = create_engine(database_url, pool_size=settings.db_pool_size)
+        redis = Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
+        try:
+            await assert_runtime_role_is_safe(engine)
+            keyring = load_key_ring(settings)
+            app.state.runtime = Runtime(
+                settings=settings,
+                engine=engine,
+                sessionmaker=create_sessionmaker(engine),
+                redis=redis,
+                keyring=keyring,
+                tokens=AccessTokens(keyring.signing_key, settings.access_token_ttl_seconds),
+                login_limiter=LoginLimiter(
+                    redis_url, settings.login_limit_per_account, settings.login_limit_per_ip
+                ),
+            )
+            yield
+        finally:
+            await redis.aclose()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="pane",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+    )
+    for router in (ops, auth, me, members, api_keys, vendors, links, leads):
+        app.include_router(router.router)
+    install_error_handlers(app)
+    install_dependency_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "If-Match", "Idempotency-Key"],
+            expose_headers=["ETag", "X-Request-Id", "Retry-After"],
+            max_age=600,
+        )
+    app.add_middleware(RequestContextMiddleware)
+    return app

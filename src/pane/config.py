@@ -1,0 +1,96 @@
+"""One pydantic-settings object; every variable is prefixed with ``PANE_``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+import platformdirs
+from cryptography.fernet import Fernet
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("pane", appauthor=False))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PANE_", env_file=".env", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        description="Runtime connection, as the non-owner role pane_app. "
+        "Unset: an embedded PostgreSQL under data_dir.",
+    )
+    migration_database_url: str | None = Field(
+        default=None,
+        description="Owner connection for `pane migrate` and operator commands. "
+        "Unset: same as database_url.",
+    )
+    redis_url: str | None = Field(default=None, description="Unset: an embedded Redis.")
+    data_dir: Path = Field(default_factory=default_data_dir)
+
+    token_signing_key: SecretStr | None = Field(
+        default=None,
+        description="HMAC key for access tokens. Unset: generated once and kept in data_dir.",
+    )
+    credential_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Fernet keys, comma separated, newest first: the first encrypts, all decrypt. "
+        "Unset: one key generated once and kept in data_dir.",
+    )
+    access_token_ttl_seconds: int = Field(default=900, ge=30)
+    refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=300)
+    invitation_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=300)
+
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    db_pool_size: int = Field(default=10, ge=1)
+
+    login_limit_per_account: str = "10/15 minutes"
+    login_limit_per_ip: str = "50/15 minutes"
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @field_validator("credential_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("credential_keys")
+    @classmethod
+    def _valid_fernet_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
+        for key in value:
+            try:
+                Fernet(key.get_secret_value())
+            except ValueError as exc:
+                raise ValueError(
+                    "each credential key must be a url-safe base64 Fernet key of 32 bytes"
+                ) from exc
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def embedded_database(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def embedded_redis(self) -> bool:
+        return self.redis_url is None
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Engines, sessions, the tenant-scoped transaction, embedded servers and migrations."""

@@ -1,0 +1,85 @@
+"""The one place a transaction learns whose rows it may see.
+
+Settings are transaction-local (``set_config(..., true)``), so when the transaction ends, by
+commit, rollback or a broken connection, the pooled connection carries no tenant into the next
+request.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pane.principal import Permission, Principal, Role, VendorPrincipal
+
+_ENTER_WORKSPACE = text("SELECT pane_enter_workspace(:workspace_id, :user_id)")
+_ENTER_USER = text("SELECT set_config('pane.user_id', :user_id, true)")
+_ENTER_VENDOR = text("SELECT set_config('pane.vendor_id', :vendor_id, true)")
+_AUTHENTICATE_KEY = text(
+    "SELECT kind, key_id, workspace_id, vendor_id, scopes FROM pane_authenticate_key(:key_hash)"
+)
+_ENTER_KEY_WORKSPACE = text(
+    "SELECT set_config('pane.workspace_id', CAST(:workspace_id AS text), true)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyMatch:
+    kind: str
+    key_id: uuid.UUID
+    workspace_id: uuid.UUID | None
+    vendor_id: uuid.UUID | None
+    scopes: tuple[str, ...]
+
+
+async def enter_workspace_as_user(
+    session: AsyncSession, *, workspace_id: uuid.UUID, user_id: uuid.UUID
+) -> Role | None:
+    """Scope the transaction to a workspace for a user; None (and nothing visible) if not a member."""
+    role = await session.scalar(
+        _ENTER_WORKSPACE, {"workspace_id": workspace_id, "user_id": user_id}
+    )
+    return Role(role) if role else None
+
+
+async def enter_user(session: AsyncSession, *, user_id: uuid.UUID) -> None:
+    """Let a user read their own memberships (and the workspaces they belong to), nothing else."""
+    await session.execute(_ENTER_USER, {"user_id": str(user_id)})
+
+
+async def enter_vendor(session: AsyncSession, *, vendor_id: uuid.UUID) -> None:
+    await session.execute(_ENTER_VENDOR, {"vendor_id": str(vendor_id)})
+
+
+async def enter_workspace(session: AsyncSession, *, workspace_id: uuid.UUID) -> None:
+    """Scope to a workspace for a non-user principal (an API key, a worker job)."""
+    await session.execute(_ENTER_KEY_WORKSPACE, {"workspace_id": str(workspace_id)})
+
+
+async def match_api_key(session: AsyncSession, *, key_hash: bytes) -> KeyMatch | None:
+    row = (await session.execute(_AUTHENTICATE_KEY, {"key_hash": key_hash})).first()
+    if row is None:
+        return None
+    return KeyMatch(
+        kind=row.kind,
+        key_id=row.key_id,
+        workspace_id=row.workspace_id,
+        vendor_id=row.vendor_id,
+        scopes=tuple(row.scopes),
+    )
+
+
+async def enter_principal(session: AsyncSession, principal: Principal) -> None:
+    """Re-apply an already authenticated principal (e.g. in a second transaction)."""
+    if isinstance(principal, VendorPrincipal):
+        await enter_vendor(session, vendor_id=principal.vendor_id)
+    else:
+        await enter_workspace(session, workspace_id=principal.workspace_id)
+
+
+def known_scopes(scopes: tuple[str, ...]) -> frozenset[Permission]:
+    valid = {permission.value for permission in Permission}
+    return frozenset(Permission(scope) for scope in scopes if scope in valid)

@@ -1,0 +1,46 @@
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey
+from sqlalchemy.orm import Mapped, mapped_column
+
+from pane.models.base import Base, utcnow
+
+
+class Event(Base):
+    """One change, written in the transaction that made it; ``seq`` is gap-free per workspace."""
+
+    __tablename__ = "events"
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[uuid.UUID]
+    entity: Mapped[str]
+    entity_id: Mapped[uuid.UUID]
+    vendor_id: Mapped[uuid.UUID | None]
+    action: Mapped[str]
+    actor_type: Mapped[str]
+    actor_id: Mapped[uuid.UUID | None]
+    data: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    actor_type: Mapped[str]
+    actor_id: Mapped[uuid.UUID | None]
+    action: Mapped[str]
+    target_type: Mapped[str | None]
+    target_id: Mapped[str | None]
+    ip: Mapped[str | None]
+    request_id: Mapped[str | None]
+    details: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,24 @@
+"""What a running API process holds: settings, engine, Redis, keys. Built in the lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from pane.config import Settings
+from pane.ratelimit import LoginLimiter
+from pane.secrets import KeyRing
+from pane.services.security import AccessTokens
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    redis: Redis
+    keyring: KeyRing
+    tokens: AccessTokens
+    login_limiter: LoginLimiter

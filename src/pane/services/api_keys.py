@@ -1,0 +1,151 @@
+"""Workspace API keys for CRMs and scripts, and vendor API keys for vendor integrations.
+
+Keys are shown once; only a SHA-256 digest (keys are 256-bit random, so a slow hash adds
+nothing) and a short prefix for recognising them are stored.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pane.db.tenant import enter_vendor, enter_workspace, known_scopes, match_api_key
+from pane.errors import NotFound, Unprocessable
+from pane.ids import new_id
+from pane.models import ApiKey, Vendor, VendorApiKey
+from pane.principal import (
+    API_KEY_SCOPES,
+    ApiKeyPrincipal,
+    Permission,
+    UserPrincipal,
+    VendorPrincipal,
+    WorkspacePrincipal,
+)
+from pane.services.audit import record_audit
+from pane.services.security import new_api_key, token_digest
+
+_TOUCH_WORKSPACE_KEY = text(
+    "UPDATE api_keys SET last_used_at = now() WHERE workspace_id = :workspace_id AND id = :id"
+    " AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')"
+)
+_TOUCH_VENDOR_KEY = text(
+    "UPDATE vendor_api_keys SET last_used_at = now() WHERE vendor_id = :vendor_id AND id = :id"
+    " AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    record: ApiKey | VendorApiKey
+    key: str
+
+
+async def create_workspace_key(
+    session: AsyncSession,
+    *,
+    actor: WorkspacePrincipal,
+    name: str,
+    scopes: list[Permission],
+    expires_at: datetime | None,
+) -> IssuedKey:
+    not_grantable = sorted(str(scope) for scope in set(scopes) - API_KEY_SCOPES)
+    if not_grantable:
+        raise Unprocessable(
+            f"scopes not available to API keys: {', '.join(not_grantable)}",
+            errors=[{"field": "body.scopes", "message": "not grantable to an API key"}],
+        )
+    if expires_at is not None and expires_at <= datetime.now(UTC):
+        raise Unprocessable(
+            "expires_at must be in the future",
+            errors=[{"field": "body.expires_at", "message": "must be in the future"}],
+        )
+    key, prefix = new_api_key()
+    record = ApiKey(
+        workspace_id=actor.workspace_id,
+        id=new_id(),
+        name=name,
+        prefix=prefix,
+        key_hash=token_digest(key),
+        scopes=sorted({scope.value for scope in scopes}),
+        created_by=actor.user_id if isinstance(actor, UserPrincipal) else None,
+        expires_at=expires_at,
+    )
+    session.add(record)
+    await session.flush()
+    await record_audit(
+        session,
+        workspace_id=actor.workspace_id,
+        actor=actor.actor,
+        action="api_key.created",
+        target_type="api_key",
+        target_id=record.id,
+        details={"name": name, "scopes": record.scopes},
+    )
+    return IssuedKey(record=record, key=key)
+
+
+async def list_workspace_keys(session: AsyncSession, *, workspace_id: uuid.UUID) -> list[ApiKey]:
+    result = await session.scalars(
+        select(ApiKey).where(ApiKey.workspace_id == workspace_id).order_by(ApiKey.id)
+    )
+    return list(result)
+
+
+async def revoke_workspace_key(
+    session: AsyncSession, *, actor: WorkspacePrincipal, key_id: uuid.UUID
+) -> ApiKey:
+    record = await session.get(ApiKey, (actor.workspace_id, key_id))
+    if record is None:
+        raise NotFound(f"no API key {key_id} in this workspace")
+    if record.revoked_at is None:
+        record.revoked_at = datetime.now(UTC)
+        await session.flush()
+        await record_audit(
+            session,
+            workspace_id=actor.workspace_id,
+            actor=actor.actor,
+            action="api_key.revoked",
+            target_type="api_key",
+            target_id=key_id,
+        )
+    return record
+
+
+async def create_vendor_key(session: AsyncSession, *, vendor_slug: str, name: str) -> IssuedKey:
+    vendor = await session.scalar(select(Vendor).where(Vendor.slug == vendor_slug))
+    if vendor is None:
+        raise NotFound(f"no vendor with slug {vendor_slug!r}")
+    await enter_vendor(session, vendor_id=vendor.id)
+    key, prefix = new_api_key()
+    record = VendorApiKey(
+        vendor_id=vendor.id, id=new_id(), name=name, prefix=prefix, key_hash=token_digest(key)
+    )
+    session.add(record)
+    await session.flush()
+    return IssuedKey(record=record, key=key)
+
+
+async def authenticate_key(
+    session: AsyncSession, *, key: str
+) -> ApiKeyPrincipal | VendorPrincipal | None:
+    """Resolve a presented key and scope the transaction to its principal."""
+    match = await match_api_key(session, key_hash=token_digest(key))
+    if match is None:
+        return None
+    if match.kind == "vendor" and match.vendor_id is not None:
+        await enter_vendor(session, vendor_id=match.vendor_id)
+        await session.execute(_TOUCH_VENDOR_KEY, {"vendor_id": match.vendor_id, "id": match.key_id})
+        return VendorPrincipal(key_id=match.key_id, vendor_id=match.vendor_id)
+    if match.workspace_id is None:
+        return None
+    await enter_workspace(session, workspace_id=match.workspace_id)
+    await session.execute(
+        _TOUCH_WORKSPACE_KEY, {"workspace_id": match.workspace_id, "id": match.key_id}
+    )
+    return ApiKeyPrincipal(
+        key_id=match.key_id, workspace_id=match.workspace_id, scopes=known_scopes(match.scopes)
+    )

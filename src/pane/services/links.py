@@ -1,0 +1,198 @@
+"""A workspace's links to vendors: connector, non-secret config, encrypted credentials, status."""
+
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pane.errors import Conflict, NotFound, Unprocessable
+from pane.ids import new_id
+from pane.models import Vendor, VendorLink
+from pane.principal import Principal, VendorPrincipal, WorkspacePrincipal
+from pane.secrets import KeyRing
+from pane.services.audit import record_audit
+from pane.services.events import record_event
+from pane.services.pagination import Page, decode_cursor, encode_cursor
+
+
+class LinkStatus(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+    NEEDS_REAUTH = "needs_reauth"
+    ERROR = "error"
+
+
+def link_json(link: VendorLink) -> dict[str, Any]:
+    return {
+        "id": link.id,
+        "workspace_id": link.workspace_id,
+        "vendor_id": link.vendor_id,
+        "connector": link.connector,
+        "config": link.config,
+        "has_credentials": link.credentials_encrypted is not None,
+        "status": link.status,
+        "created_at": link.created_at,
+        "updated_at": link.updated_at,
+    }
+
+
+def _seal(keyring: KeyRing, credentials: dict[str, Any] | None) -> str | None:
+    if credentials is None:
+        return None
+    return keyring.encrypt(orjson.dumps(credentials))
+
+
+def open_credentials(keyring: KeyRing, link: VendorLink) -> dict[str, Any] | None:
+    if link.credentials_encrypted is None:
+        return None
+    value = orjson.loads(keyring.decrypt(link.credentials_encrypted))
+    assert isinstance(value, dict)
+    return value
+
+
+async def _record(
+    session: AsyncSession, actor: WorkspacePrincipal, link: VendorLink, action: str
+) -> None:
+    await record_event(
+        session,
+        workspace_id=link.workspace_id,
+        actor=actor.actor,
+        entity="link",
+        entity_id=link.id,
+        vendor_id=link.vendor_id,
+        action=action,
+        data={"status": link.status, "connector": link.connector},
+    )
+    await record_audit(
+        session,
+        workspace_id=link.workspace_id,
+        actor=actor.actor,
+        action=f"link.{action}",
+        target_type="link",
+        target_id=link.id,
+        details={"vendor_id": str(link.vendor_id), "connector": link.connector},
+    )
+
+
+async def create_link(
+    session: AsyncSession,
+    *,
+    actor: WorkspacePrincipal,
+    keyring: KeyRing,
+    vendor_id: uuid.UUID,
+    connector: str,
+    config: dict[str, Any],
+    credentials: dict[str, Any] | None,
+) -> VendorLink:
+    if await session.get(Vendor, vendor_id) is None:
+        raise Unprocessable(
+            f"no vendor {vendor_id} in the catalog",
+            errors=[{"field": "body.vendor_id", "message": "unknown vendor"}],
+        )
+    existing = await session.scalar(
+        select(VendorLink.id).where(
+            VendorLink.workspace_id == actor.workspace_id, VendorLink.vendor_id == vendor_id
+        )
+    )
+    if existing is not None:
+        raise Conflict(f"this workspace already links vendor {vendor_id} (link {existing})")
+    link = VendorLink(
+        workspace_id=actor.workspace_id,
+        id=new_id(),
+        vendor_id=vendor_id,
+        connector=connector,
+        config=config,
+        credentials_encrypted=_seal(keyring, credentials),
+        status=LinkStatus.ACTIVE.value,
+        created_by=getattr(actor, "user_id", None),
+    )
+    session.add(link)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"this workspace already links vendor {vendor_id}") from exc
+    await _record(session, actor, link, "created")
+    return link
+
+
+def _scoped(principal: Principal) -> Any:
+    if isinstance(principal, VendorPrincipal):
+        return VendorLink.vendor_id == principal.vendor_id
+    return VendorLink.workspace_id == principal.workspace_id
+
+
+async def list_links(
+    session: AsyncSession, *, principal: Principal, cursor: str | None, limit: int
+) -> Page:
+    query = select(VendorLink).where(_scoped(principal)).order_by(VendorLink.id).limit(limit + 1)
+    if cursor:
+        (last_id,) = decode_cursor("links", cursor, (uuid.UUID,))
+        query = query.where(VendorLink.id > last_id)
+    links = list(await session.scalars(query))
+    next_cursor = None
+    if len(links) > limit:
+        links = links[:limit]
+        next_cursor = encode_cursor("links", [links[-1].id])
+    return Page(items=[link_json(link) for link in links], next_cursor=next_cursor)
+
+
+async def get_link(
+    session: AsyncSession, *, principal: Principal, link_id: uuid.UUID, for_update: bool = False
+) -> VendorLink:
+    query = select(VendorLink).where(_scoped(principal), VendorLink.id == link_id)
+    if for_update:
+        query = query.with_for_update()
+    link = await session.scalar(query)
+    if link is None:
+        raise NotFound(f"no link {link_id}")
+    return link
+
+
+async def update_link(
+    session: AsyncSession,
+    *,
+    actor: WorkspacePrincipal,
+    keyring: KeyRing,
+    link_id: uuid.UUID,
+    config: dict[str, Any] | None,
+    credentials: dict[str, Any] | None,
+) -> VendorLink:
+    link = await get_link(session, principal=actor, link_id=link_id, for_update=True)
+    if config is not None:
+        link.config = config
+    if credentials is not None:
+        link.credentials_encrypted = _seal(keyring, credentials)
+        if link.status == LinkStatus.NEEDS_REAUTH:
+            link.status = LinkStatus.ACTIVE.value
+    await session.flush()
+    await _record(session, actor, link, "updated")
+    return link
+
+
+async def set_link_status(
+    session: AsyncSession, *, actor: WorkspacePrincipal, link_id: uuid.UUID, status: LinkStatus
+) -> VendorLink:
+    link = await get_link(session, principal=actor, link_id=link_id, for_update=True)
+    if link.status == status:
+        return link
+    if status is LinkStatus.ACTIVE and link.status == LinkStatus.NEEDS_REAUTH:
+        raise Conflict("the vendor rejected this link's credentials; update them to resume")
+    link.status = status.value
+    await session.flush()
+    await _record(session, actor, link, "paused" if status is LinkStatus.PAUSED else "resumed")
+    return link
+
+
+async def delete_link(
+    session: AsyncSession, *, actor: WorkspacePrincipal, link_id: uuid.UUID
+) -> None:
+    link = await get_link(session, principal=actor, link_id=link_id, for_update=True)
+    await _record(session, actor, link, "deleted")
+    await session.delete(link)
+    await session.flush()

@@ -1,0 +1,260 @@
+"""Members of a workspace, their roles, and invitations to join."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pane.db.tenant import enter_workspace
+from pane.errors import Conflict, Forbidden, NotFound
+from pane.ids import new_id
+from pane.models import Invitation, Membership, User
+from pane.principal import Role, UserPrincipal, WorkspacePrincipal
+from pane.services.audit import record_audit
+from pane.services.events import record_event
+from pane.services.security import new_opaque_token, token_digest
+
+INVITATION_PREFIX = "inv_"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def list_members(session: AsyncSession, *, workspace_id: uuid.UUID) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        select(Membership, User.email, User.name)
+        .join(User, User.id == Membership.user_id)
+        .where(Membership.workspace_id == workspace_id)
+        .order_by(Membership.created_at, Membership.user_id)
+    )
+    return [
+        {
+            "user_id": membership.user_id,
+            "email": email,
+            "name": name,
+            "role": membership.role,
+            "joined_at": membership.created_at,
+        }
+        for membership, email, name in rows
+    ]
+
+
+async def _membership(
+    session: AsyncSession, *, workspace_id: uuid.UUID, user_id: uuid.UUID
+) -> Membership:
+    membership = await session.get(Membership, (workspace_id, user_id), with_for_update=True)
+    if membership is None:
+        raise NotFound(f"no member {user_id} in this workspace")
+    return membership
+
+
+async def _owner_count(session: AsyncSession, workspace_id: uuid.UUID) -> int:
+    count = await session.scalar(
+        select(func.count())
+        .select_from(Membership)
+        .where(Membership.workspace_id == workspace_id, Membership.role == Role.OWNER.value)
+    )
+    return int(count or 0)
+
+
+def _require_may_assign(actor: WorkspacePrincipal, role: Role) -> None:
+    if role is Role.OWNER and not (isinstance(actor, UserPrincipal) and actor.role is Role.OWNER):
+        raise Forbidden("only an owner can grant or take away the owner role")
+
+
+async def change_role(
+    session: AsyncSession, *, actor: WorkspacePrincipal, user_id: uuid.UUID, role: Role
+) -> Membership:
+    membership = await _membership(session, workspace_id=actor.workspace_id, user_id=user_id)
+    current = Role(membership.role)
+    if current is role:
+        return membership
+    _require_may_assign(actor, role)
+    _require_may_assign(actor, current)
+    if current is Role.OWNER and await _owner_count(session, actor.workspace_id) <= 1:
+        raise Conflict("a workspace keeps at least one owner; make someone else owner first")
+    membership.role = role.value
+    await session.flush()
+    await record_audit(
+        session,
+        workspace_id=actor.workspace_id,
+        actor=actor.actor,
+        action="member.role_changed",
+        target_type="user",
+        target_id=user_id,
+        details={"from": current.value, "to": role.value},
+    )
+    return membership
+
+
+async def remove_member(
+    session: AsyncSession, *, actor: WorkspacePrincipal, user_id: uuid.UUID
+) -> None:
+    membership = await _membership(session, workspace_id=actor.workspace_id, user_id=user_id)
+    role = Role(membership.role)
+    leaving = isinstance(actor, UserPrincipal) and actor.user_id == user_id
+    if not leaving:
+        _require_may_assign(actor, role)
+    if role is Role.OWNER and await _owner_count(session, actor.workspace_id) <= 1:
+        raise Conflict("the last owner cannot leave; make someone else owner first")
+    await session.delete(membership)
+    await session.flush()
+    await record_audit(
+        session,
+        workspace_id=actor.workspace_id,
+        actor=actor.actor,
+        action="member.removed",
+        target_type="user",
+        target_id=user_id,
+        details={"role": role.value},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedInvitation:
+    invitation: Invitation
+    token: str
+
+
+async def invite(
+    session: AsyncSession,
+    *,
+    actor: WorkspacePrincipal,
+    email: str,
+    role: Role,
+    ttl_seconds: int,
+) -> IssuedInvitation:
+    _require_may_assign(actor, role)
+    already = await session.scalar(
+        select(Membership.user_id)
+        .join(User, User.id == Membership.user_id)
+        .where(
+            Membership.workspace_id == actor.workspace_id,
+            func.lower(User.email) == email.lower(),
+        )
+    )
+    if already is not None:
+        raise Conflict(f"{email} is already a member of this workspace")
+    # The workspace id travels inside the token so acceptance can scope its lookup to it.
+    token = f"{INVITATION_PREFIX}{actor.workspace_id.hex}_{new_opaque_token('')}"
+    invitation = Invitation(
+        workspace_id=actor.workspace_id,
+        id=new_id(),
+        email=email,
+        role=role.value,
+        token_hash=token_digest(token),
+        invited_by=actor.user_id if isinstance(actor, UserPrincipal) else None,
+        expires_at=_now() + timedelta(seconds=ttl_seconds),
+    )
+    session.add(invitation)
+    await session.flush()
+    await record_audit(
+        session,
+        workspace_id=actor.workspace_id,
+        actor=actor.actor,
+        action="invitation.created",
+        target_type="invitation",
+        target_id=invitation.id,
+        details={"email": email, "role": role.value},
+    )
+    return IssuedInvitation(invitation=invitation, token=token)
+
+
+async def list_invitations(session: AsyncSession, *, workspace_id: uuid.UUID) -> list[Invitation]:
+    result = await session.scalars(
+        select(Invitation)
+        .where(
+            Invitation.workspace_id == workspace_id,
+            Invitation.accepted_at.is_(None),
+            Invitation.revoked_at.is_(None),
+            Invitation.expires_at > _now(),
+        )
+        .order_by(Invitation.id)
+    )
+    return list(result)
+
+
+async def revoke_invitation(
+    session: AsyncSession, *, actor: WorkspacePrincipal, invitation_id: uuid.UUID
+) -> None:
+    invitation = await session.get(Invitation, (actor.workspace_id, invitation_id))
+    if invitation is None or invitation.revoked_at is not None or invitation.accepted_at:
+        raise NotFound(f"no pending invitation {invitation_id}")
+    invitation.revoked_at = _now()
+    await session.flush()
+    await record_audit(
+        session,
+        workspace_id=actor.workspace_id,
+        actor=actor.actor,
+        action="invitation.revoked",
+        target_type="invitation",
+        target_id=invitation_id,
+    )
+
+
+def _workspace_of(token: str) -> uuid.UUID | None:
+    if not token.startswith(INVITATION_PREFIX):
+        return None
+    workspace_hex, _, secret = token[len(INVITATION_PREFIX) :].partition("_")
+    try:
+        return uuid.UUID(hex=workspace_hex) if secret else None
+    except ValueError:
+        return None
+
+
+async def accept_invitation(
+    session: AsyncSession, *, user: User, token: str
+) -> Membership:
+    not_found = NotFound("invitation not found, expired or already used")
+    workspace_id = _workspace_of(token)
+    if workspace_id is None:
+        raise not_found
+    await enter_workspace(session, workspace_id=workspace_id)
+    invitation = await session.scalar(
+        select(Invitation)
+        .where(
+            Invitation.workspace_id == workspace_id,
+            Invitation.token_hash == token_digest(token),
+        )
+        .with_for_update()
+    )
+    if (
+        invitation is None
+        or invitation.accepted_at is not None
+        or invitation.revoked_at is not None
+        or invitation.expires_at <= _now()
+    ):
+        raise not_found
+    if invitation.email.lower() != user.email.lower():
+        raise Forbidden(f"this invitation was sent to {invitation.email}, not {user.email}")
+    if await session.get(Membership, (workspace_id, user.id)) is not None:
+        raise Conflict("you are already a member of this workspace")
+    membership = Membership(workspace_id=workspace_id, user_id=user.id, role=invitation.role)
+    session.add(membership)
+    invitation.accepted_at = _now()
+    invitation.accepted_by = user.id
+    await session.flush()
+    await record_event(
+        session,
+        workspace_id=workspace_id,
+        actor=("user", user.id),
+        entity="member",
+        entity_id=user.id,
+        action="joined",
+        data={"role": invitation.role},
+    )
+    await record_audit(
+        session,
+        workspace_id=workspace_id,
+        actor=("user", user.id),
+        action="invitation.accepted",
+        target_type="invitation",
+        target_id=invitation.id,
+    )
+    return membership

@@ -1,0 +1,1 @@
+"""Background work on arq: the worker's settings, jobs and schedules."""
