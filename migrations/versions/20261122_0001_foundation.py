@@ -24,11 +24,11 @@ WS = "(SELECT NULLIF(current_setting('pane.workspace_id', true), '')::uuid)"
 VENDOR = "(SELECT NULLIF(current_setting('pane.vendor_id', true), '')::uuid)"
 USER = "(SELECT NULLIF(current_setting('pane.user_id', true), '')::uuid)"
 KEY_HASH = "(SELECT decode(NULLIF(current_setting('pane.api_key_hash', true), ''), 'hex'))"
-ACTIVE_LINK = (
-    "EXISTS (SELECT 1 FROM vendor_links l WHERE l.workspace_id = {table}.workspace_id"
-    " AND l.vendor_id = {table}.vendor_id AND l.status = 'active')"
-)
+VISIBLE_WORKSPACES = "(SELECT pane_visible_workspaces())::uuid[]"
 
+# Tables whose rows belong to a vendor: a vendor principal may read its own rows in the
+# workspaces that actively link it.
+VENDOR_ROW_TABLES = ["leads"]
 TENANT_TABLES = [
     "memberships",
     "invitations",
@@ -43,6 +43,24 @@ TENANT_TABLES = [
 def _protect(table: str) -> None:
     op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
     op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
+
+
+def _vendor_row_policies(table: str) -> None:
+    """One permissive policy for every command, so the planner sees a single predicate
+    (``workspace_id = ANY(initplan)``) and keeps an index scan on ``(workspace_id, ...)``;
+    permissive policies OR-ed together would turn it into a bitmap OR. Writes stay with the
+    workspace: WITH CHECK needs the workspace setting, and a restrictive policy keeps vendor
+    principals from deleting."""
+    op.execute(
+        f"CREATE POLICY visible_rows ON {table} FOR ALL TO PUBLIC "
+        f"USING (workspace_id = ANY ({VISIBLE_WORKSPACES}) "
+        f"AND ({VENDOR} IS NULL OR vendor_id = {VENDOR})) "
+        f"WITH CHECK (workspace_id = {WS})"
+    )
+    op.execute(
+        f"CREATE POLICY workspace_deletes ON {table} AS RESTRICTIVE FOR DELETE TO PUBLIC "
+        f"USING (workspace_id = {WS})"
+    )
 
 
 def _workspace_policy(table: str, column: str = "workspace_id") -> None:
@@ -278,8 +296,29 @@ def upgrade() -> None:
         f"AND l.vendor_id = {VENDOR} AND l.status = 'active'))"
     )
 
+    # What the current principal may read: its workspace, or for a vendor principal every
+    # workspace whose link to it is active (read through vendor_links' own policies).
+    op.execute(
+        """
+        CREATE FUNCTION pane_visible_workspaces() RETURNS uuid[]
+        LANGUAGE sql STABLE AS $$
+          SELECT CASE
+            WHEN NULLIF(current_setting('pane.workspace_id', true), '') IS NOT NULL
+              THEN ARRAY[current_setting('pane.workspace_id', true)::uuid]
+            WHEN NULLIF(current_setting('pane.vendor_id', true), '') IS NOT NULL
+              THEN ARRAY(SELECT l.workspace_id FROM vendor_links l
+                         WHERE l.vendor_id = current_setting('pane.vendor_id', true)::uuid
+                           AND l.status = 'active')
+            ELSE '{}'::uuid[]
+          END
+        $$
+        """
+    )
     for table in TENANT_TABLES:
-        _workspace_policy(table)
+        if table in VENDOR_ROW_TABLES:
+            _vendor_row_policies(table)
+        else:
+            _workspace_policy(table)
 
     op.execute(
         f"CREATE POLICY user_reads_own ON memberships FOR SELECT TO PUBLIC USING (user_id = {USER})"
@@ -300,15 +339,11 @@ def upgrade() -> None:
         "CREATE POLICY linked_vendor_reads ON vendor_links FOR SELECT TO PUBLIC "
         f"USING (vendor_id = {VENDOR})"
     )
-    op.execute(
-        "CREATE POLICY linked_vendor_reads ON leads FOR SELECT TO PUBLIC "
-        f"USING (vendor_id = {VENDOR} AND {ACTIVE_LINK.format(table='leads')})"
-    )
 
     # One round trip per request: set the principal and learn its role. A caller who is not a
     # member gets NULL and the workspace setting is cleared again, so nothing stays visible.
     op.execute(
-        f"""
+        """
         CREATE FUNCTION pane_enter_workspace(p_workspace uuid, p_user uuid) RETURNS text
         LANGUAGE plpgsql VOLATILE AS $$
         DECLARE found_role text;
@@ -353,6 +388,7 @@ def upgrade() -> None:
         + ", ".join(TENANT_TABLES)
         + ", vendor_api_keys TO pane_app"
     )
+    op.execute("GRANT EXECUTE ON FUNCTION pane_visible_workspaces() TO pane_app")
     op.execute("GRANT EXECUTE ON FUNCTION pane_enter_workspace(uuid, uuid) TO pane_app")
     op.execute("GRANT EXECUTE ON FUNCTION pane_authenticate_key(bytea) TO pane_app")
     op.execute("REVOKE ALL ON alembic_version FROM pane_app")
@@ -361,6 +397,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("DROP FUNCTION IF EXISTS pane_authenticate_key(bytea)")
     op.execute("DROP FUNCTION IF EXISTS pane_enter_workspace(uuid, uuid)")
+    op.execute("DROP FUNCTION IF EXISTS pane_visible_workspaces() CASCADE")
     for table in [
         "audit_log",
         "events",

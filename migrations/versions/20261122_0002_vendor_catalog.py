@@ -43,7 +43,12 @@ CATALOG = [
     ("td-synnex", "TD SYNNEX", "distributor", "https://www.tdsynnex.com"),
     ("ingram-micro", "Ingram Micro", "distributor", "https://www.ingrammicro.com"),
     ("arrow", "Arrow Electronics", "distributor", "https://www.arrow.com"),
-    ("exclusive-networks", "Exclusive Networks", "distributor", "https://www.exclusive-networks.com"),
+    (
+        "exclusive-networks",
+        "Exclusive Networks",
+        "distributor",
+        "https://www.exclusive-networks.com",
+    ),
     ("also", "ALSO", "distributor", "https://www.also.com"),
     ("pax8", "Pax8", "distributor", "https://www.pax8.com"),
 ]
@@ -69,6 +74,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute(
-        vendors.delete().where(vendors.c.slug.in_([slug for slug, *_ in CATALOG]))
-    )
+    op.execute(vendors.delete().where(vendors.c.slug.in_([slug for slug, *_ in CATALOG])))

@@ -15,6 +15,7 @@ from pane.config import Settings, get_settings
 from pane.db.engine import create_engine, create_sessionmaker
 from pane.db.safety import assert_runtime_role_is_safe
 from pane.errors import install_dependency_handlers, install_error_handlers
+from pane.logs import configure_logging
 from pane.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from pane.ratelimit import LoginLimiter
 from pane.runtime import Runtime
@@ -42,6 +43,7 @@ def _require(value: str | None, name: str) -> str:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    configure_logging(settings.log_level, json=settings.log_json)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

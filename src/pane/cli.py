@@ -110,7 +110,8 @@ async def _serve_all(settings: Settings, started: float) -> None:
     worker = build_worker(settings, handle_signals=False)
     worker_task = asyncio.create_task(worker.async_run())
     server_task = asyncio.create_task(server.serve())
-    while not server.started and not server_task.done():
+    # uvicorn exposes readiness only as a flag
+    while not server.started and not server_task.done():  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     structlog.get_logger("pane").info(
         "pane is up",
@@ -215,7 +216,9 @@ def rotate_keys(
     settings = _settings()
     if generate:
         if settings.credential_keys:
-            typer.echo("--generate manages the local key ring; PANE_CREDENTIAL_KEYS is set", err=True)
+            typer.echo(
+                "--generate manages the local key ring; PANE_CREDENTIAL_KEYS is set", err=True
+            )
             raise typer.Exit(2)
         prepend_local_credential_key(settings)
     with provisioned(settings) as resolved:

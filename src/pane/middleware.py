@@ -96,7 +96,9 @@ class BodyLimitMiddleware:
                 if received > self.max_bytes:
                     # An HTTPException passes through FastAPI's body parsing untouched and is
                     # rendered as problem+json by the error handlers.
-                    raise HTTPException(413, f"request bodies are limited to {self.max_bytes} bytes")
+                    raise HTTPException(
+                        413, f"request bodies are limited to {self.max_bytes} bytes"
+                    )
             return message
 
         await self.app(scope, counting_receive, send)

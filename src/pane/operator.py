@@ -58,6 +58,7 @@ async def rotate_credentials(settings: Settings) -> int:
             if not rows:
                 return rotated
             for workspace_id, link_id, sealed in rows:
+                assert sealed is not None
                 await session.execute(
                     update(VendorLink)
                     .where(VendorLink.workspace_id == workspace_id, VendorLink.id == link_id)
@@ -80,9 +81,7 @@ async def add_catalog_vendor(
     settings: Settings, *, slug: str, name: str, kind: str, website: str | None
 ) -> uuid.UUID:
     async with _transaction(_owner_url(settings)) as session:
-        vendor = await vendors.add_vendor(
-            session, slug=slug, name=name, kind=kind, website=website
-        )
+        vendor = await vendors.add_vendor(session, slug=slug, name=name, kind=kind, website=website)
         return vendor.id
 
 

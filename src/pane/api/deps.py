@@ -39,7 +39,8 @@ _bearer = HTTPBearer(
 )
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async on purpose: FastAPI runs plain-def dependencies in a thread pool
     runtime = request.app.state.runtime
     assert isinstance(runtime, Runtime)
     return runtime
@@ -74,9 +75,7 @@ async def _session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
 
 
-async def _authenticate(
-    session: AsyncSession, runtime: Runtime, token: str | None
-) -> AnyPrincipal:
+async def _authenticate(session: AsyncSession, runtime: Runtime, token: str | None) -> AnyPrincipal:
     if not token:
         raise Unauthorized("send an access token or API key as `Authorization: Bearer ...`")
     if token.startswith(API_KEY_PREFIX):

@@ -51,7 +51,9 @@ async def change_role(user_id: uuid.UUID, body: RoleChange, context: MembersWrit
     await members.change_role(
         context.session, actor=context.principal, user_id=user_id, role=body.role
     )
-    listed = await members.list_members(context.session, workspace_id=context.principal.workspace_id)
+    listed = await members.list_members(
+        context.session, workspace_id=context.principal.workspace_id
+    )
     return json_response(next(member for member in listed if member["user_id"] == user_id))
 
 
@@ -67,9 +69,7 @@ async def remove_member(user_id: uuid.UUID, context: MembersReader) -> Response:
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post(
-    "/invitations", response_model=InvitationIssued, status_code=status.HTTP_201_CREATED
-)
+@router.post("/invitations", response_model=InvitationIssued, status_code=status.HTTP_201_CREATED)
 async def invite(body: InvitationIn, context: MembersWriter) -> Response:
     """Invite someone by email. The response carries the invitation token once; send it to the
     invitee, who accepts it with `POST /v1/invitations/accept` after signing up or in."""

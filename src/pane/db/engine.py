@@ -1,9 +1,8 @@
+import asyncpg
+import orjson
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
-
-import asyncpg
-import orjson
 
 
 def asyncpg_url(url: str) -> str:

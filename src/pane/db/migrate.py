@@ -28,8 +28,6 @@ async def upgrade(url: str, revision: str = "head") -> None:
     engine = create_engine(url, pool_size=1)
     try:
         async with engine.begin() as connection:
-            await connection.run_sync(
-                lambda sync: command.upgrade(alembic_config(sync), revision)
-            )
+            await connection.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
     finally:
         await engine.dispose()

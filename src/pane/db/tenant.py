@@ -38,7 +38,7 @@ class KeyMatch:
 async def enter_workspace_as_user(
     session: AsyncSession, *, workspace_id: uuid.UUID, user_id: uuid.UUID
 ) -> Role | None:
-    """Scope the transaction to a workspace for a user; None (and nothing visible) if not a member."""
+    """Scope the transaction to a workspace for a user; None (nothing visible) for non-members."""
     role = await session.scalar(
         _ENTER_WORKSPACE, {"workspace_id": workspace_id, "user_id": user_id}
     )

@@ -86,9 +86,7 @@ async def create_user(session: AsyncSession, *, email: str, password: str, name:
     return user
 
 
-async def create_workspace(
-    session: AsyncSession, *, name: str, owner_id: uuid.UUID
-) -> Workspace:
+async def create_workspace(session: AsyncSession, *, name: str, owner_id: uuid.UUID) -> Workspace:
     workspace = Workspace(id=new_id(), name=name)
     await enter_workspace(session, workspace_id=workspace.id)
     session.add(workspace)
@@ -221,9 +219,7 @@ async def _keep_or_pick(session: AsyncSession, stored: RefreshToken) -> uuid.UUI
     if stored.workspace_hint is None:
         return await _pick_workspace(session, user_id=stored.user_id, wanted=None)
     try:
-        return await _pick_workspace(
-            session, user_id=stored.user_id, wanted=stored.workspace_hint
-        )
+        return await _pick_workspace(session, user_id=stored.user_id, wanted=stored.workspace_hint)
     except Forbidden:
         return await _pick_workspace(session, user_id=stored.user_id, wanted=None)
 

@@ -154,7 +154,6 @@ async def get_lead(
     return lead
 
 
-
 async def update_lead(
     session: AsyncSession,
     *,

@@ -208,9 +208,7 @@ def _workspace_of(token: str) -> uuid.UUID | None:
         return None
 
 
-async def accept_invitation(
-    session: AsyncSession, *, user: User, token: str
-) -> Membership:
+async def accept_invitation(session: AsyncSession, *, user: User, token: str) -> Membership:
     not_found = NotFound("invitation not found, expired or already used")
     workspace_id = _workspace_of(token)
     if workspace_id is None:

@@ -22,7 +22,8 @@ class Page:
     next_cursor: str | None
 
     def to_json(self) -> bytes:
-        return orjson.dumps({"items": self.items, "next_cursor": self.next_cursor})
+        # asyncpg hands back its own UUID type, which orjson renders through str().
+        return orjson.dumps({"items": self.items, "next_cursor": self.next_cursor}, default=str)
 
 
 def encode_cursor(kind: str, key: list[Any]) -> str:

@@ -26,7 +26,8 @@ async def purge_refresh_tokens(ctx: dict[str, Any]) -> int:
 
 
 def build_worker(settings: Settings, *, handle_signals: bool = True) -> Worker:
-    assert settings.database_url and settings.redis_url
+    assert settings.database_url
+    assert settings.redis_url
 
     async def startup(ctx: dict[str, Any]) -> None:
         engine = create_engine(settings.database_url or "", pool_size=settings.db_pool_size)

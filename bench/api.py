@@ -1,0 +1,361 @@
+"""Benchmark: pane's GET /v1/leads?limit=50 (RLS on) against a bare Starlette + asyncpg +
+orjson endpoint running the same SQL without RLS, same worker count, same load, same run.
+
+    python -m bench.api [--duration 20] [--workers 2] [--connections 64]
+
+Data: 1M leads over 100 workspaces and 20 vendors, seeded once and kept (embedded PostgreSQL
+under ~/.cache/pane-bench, or the server named by PANE_BENCH_DATABASE_URL, a superuser URL).
+Load: wrk (Debian package `wrk`), each request carrying the token of one of the 100 workspaces
+in turn. Prints req/s, p50 and p99 of both, their ratios against the targets, and the plan.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+from pane.db.embedded import EmbeddedServers
+from pane.db.migrate import upgrade
+from pane.principal import ApiKeyPrincipal
+from pane.services.leads import LeadFilters, build_list_query
+from pane.services.security import AccessTokens, hash_password
+
+WORKSPACES = 100
+VENDORS = 20
+LEADS = 1_000_000
+DATABASE = "pane_bench"
+SIGNING_KEY = b"bench-signing-key-0123456789abcdef0123456789"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _url(base: str, *, user: str, database: str) -> str:
+    return (
+        make_url(base)
+        .set(drivername="postgresql", username=user, password=None, database=database)
+        .render_as_string(hide_password=False)
+    )
+
+
+async def _ensure_database(admin_server: str) -> None:
+    connection = await asyncpg.connect(
+        _url(admin_server, user=_user(admin_server), database="postgres")
+    )
+    try:
+        if not await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DATABASE):
+            await connection.execute(f'CREATE DATABASE "{DATABASE}"')
+    finally:
+        await connection.close()
+
+
+def _user(url: str) -> str:
+    return make_url(url).username or "postgres"
+
+
+async def seed(owner_url: str) -> list[tuple[str, str]]:
+    """Seed once; return (user_id, workspace_id) of each workspace's owner."""
+    await upgrade(owner_url)
+    connection = await asyncpg.connect(owner_url)
+    try:
+        count = await connection.fetchval("SELECT count(*) FROM leads")
+        if count < LEADS:
+            print(f"seeding {LEADS:,} leads (once; kept for later runs)...", flush=True)
+            started = time.perf_counter()
+            await connection.execute("TRUNCATE workspaces, users CASCADE")
+            await connection.execute("DELETE FROM vendors WHERE slug LIKE 'bench-%'")
+            password = hash_password("bench-password-123")
+            async with connection.transaction():
+                await connection.execute(
+                    """
+                    INSERT INTO vendors (id, slug, name, kind)
+                    SELECT gen_random_uuid(), 'bench-' || v, 'Bench Vendor ' || v,
+                           CASE WHEN v % 5 = 0 THEN 'distributor' ELSE 'vendor' END
+                    FROM generate_series(1, $1) v
+                    """,
+                    VENDORS,
+                )
+                await connection.execute(
+                    """
+                    INSERT INTO workspaces (id, name)
+                    SELECT gen_random_uuid(), 'Reseller ' || w FROM generate_series(1, $1) w;
+                    """,
+                    WORKSPACES,
+                )
+                await connection.execute(
+                    """
+                    INSERT INTO users (id, email, name, password_hash)
+                    SELECT gen_random_uuid(), 'owner-' || w.id || '@bench.example', 'Owner', $1
+                    FROM workspaces w
+                    """,
+                    password,
+                )
+                await connection.execute(
+                    """
+                    INSERT INTO memberships (workspace_id, user_id, role)
+                    SELECT w.id, u.id, 'owner' FROM workspaces w
+                    JOIN users u ON u.email = 'owner-' || w.id || '@bench.example'
+                    """
+                )
+                await connection.execute(
+                    """
+                    INSERT INTO vendor_links (workspace_id, id, vendor_id, connector)
+                    SELECT w.id, gen_random_uuid(), v.id, 'generic_rest'
+                    FROM workspaces w CROSS JOIN vendors v WHERE v.slug LIKE 'bench-%'
+                    """
+                )
+                await connection.execute(
+                    """
+                    WITH ws AS (SELECT id, row_number() OVER (ORDER BY id) - 1 AS n
+                                FROM workspaces),
+                         vs AS (SELECT id, row_number() OVER (ORDER BY id) - 1 AS n
+                                FROM vendors WHERE slug LIKE 'bench-%')
+                    INSERT INTO leads (workspace_id, id, vendor_id, external_id, first_name,
+                                       last_name, email, phone, company, title, country, status,
+                                       score, source, vendor_created_at, vendor_updated_at, raw)
+                    SELECT ws.id, gen_random_uuid(), vs.id, 'ext-' || g, 'First' || g % 997,
+                           'Last' || g % 1009, 'lead' || g || '@customer' || g % 503 || '.example',
+                           '+49 30 ' || g, 'Customer ' || g % 4999 || ' GmbH', 'IT Manager', 'DE',
+                           (ARRAY['new','accepted','working','converted','lost'])[1 + g % 5],
+                           g % 101, 'webinar', now() - (g || ' seconds')::interval, now(),
+                           jsonb_build_object('Id', g, 'Status', 'Open')
+                    FROM generate_series(0, $1 - 1) g
+                    JOIN ws ON ws.n = g % $2
+                    JOIN vs ON vs.n = (g / $2) % $3
+                    """,
+                    LEADS,
+                    WORKSPACES,
+                    VENDORS,
+                )
+            await connection.execute("VACUUM ANALYZE leads")
+            print(f"seeded in {time.perf_counter() - started:.0f}s", flush=True)
+        rows = await connection.fetch(
+            "SELECT m.user_id, m.workspace_id FROM memberships m JOIN users u ON u.id = m.user_id"
+            " WHERE u.email LIKE 'owner-%@bench.example' ORDER BY m.workspace_id"
+        )
+        return [(str(row["user_id"]), str(row["workspace_id"])) for row in rows]
+    finally:
+        await connection.close()
+
+
+async def explain(app_url: str, workspace_id: str) -> str:
+    principal = ApiKeyPrincipal(
+        key_id=uuid.UUID(workspace_id),
+        workspace_id=uuid.UUID(workspace_id),
+        scopes=frozenset(),
+    )
+    sql, args = build_list_query(principal, LeadFilters(), None, 50)
+    connection = await asyncpg.connect(app_url)
+    try:
+        async with connection.transaction():
+            await connection.execute(
+                "SELECT set_config('pane.workspace_id', $1, true)", workspace_id
+            )
+            plan = await connection.fetch("EXPLAIN " + sql, *args)
+    finally:
+        await connection.close()
+    return "\n".join(row[0] for row in plan)
+
+
+def _free_port() -> int:
+    with closing(socket.socket()) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def server(target: str, port: int, workers: int, env: dict[str, str]) -> Iterator[None]:
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        target,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    if target.startswith("pane."):
+        command.append("--factory")
+    process = subprocess.Popen(command, env={**os.environ, **env}, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            raise RuntimeError(f"{target} did not start")
+        time.sleep(1.0)
+        yield
+    finally:
+        process.terminate()
+        process.wait(20)
+
+
+_LUA = """
+local headers = {%s}
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("GET", "/v1/leads?limit=50", headers[(i %% #headers) + 1])
+end
+"""
+
+
+def wrk(
+    port: int, header_sets: list[dict[str, str]], duration: int, connections: int
+) -> dict[str, float]:
+    entries = ",".join(
+        "{" + ",".join(f'["{k}"]="{v}"' for k, v in headers.items()) + "}"
+        for headers in header_sets
+    )
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(_LUA % entries)
+    output = subprocess.run(
+        [
+            "wrk",
+            "-t",
+            "2",
+            "-c",
+            str(connections),
+            "-d",
+            f"{duration}s",
+            "--latency",
+            "-s",
+            script.name,
+            f"http://127.0.0.1:{port}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    os.unlink(script.name)
+    if "Non-2xx" in output:
+        raise RuntimeError("server answered errors under load:\n" + output)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),  # type: ignore[union-attr]
+        "p50": _ms(re.search(r"50%\s+([\d.]+\w+)", output).group(1)),  # type: ignore[union-attr]
+        "p99": _ms(re.search(r"99%\s+([\d.]+\w+)", output).group(1)),  # type: ignore[union-attr]
+    }
+
+
+def _ms(text: str) -> float:
+    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def report(
+    results: dict[str, list[dict[str, float]]], plan: str, options: argparse.Namespace
+) -> None:
+    best = {name: max(runs, key=lambda r: r["rps"]) for name, runs in results.items()}
+    pane, bare = best["pane"], best["bare"]
+    print(
+        f"\nGET /v1/leads?limit=50 over {LEADS:,} leads,"
+        f" {WORKSPACES} workspaces, {VENDORS} vendors;"
+        f" {options.connections} connections, {options.workers} workers,"
+        f" {options.duration}s x {options.rounds} rounds (best of each)"
+    )
+    print(f"{'':14}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
+    for name, label in (("bare", "bare asyncpg"), ("pane", "pane (RLS)")):
+        r = best[name]
+        print(f"{label:14}{r['rps']:>10.0f}{r['p50']:>10.2f}{r['p99']:>10.2f}")
+    ratio = pane["rps"] / bare["rps"]
+    p99_ratio = pane["p99"] / bare["p99"]
+    verdict = {True: "met", False: "MISSED"}
+    print(f"throughput pane/bare: {ratio:.2f} (target >= 0.60: {verdict[ratio >= 0.6]})")
+    print(f"p99 pane/bare:        {p99_ratio:.2f} (target <= 1.50: {verdict[p99_ratio <= 1.5]})")
+    print("plan as pane_app with RLS:\n  " + plan.replace("\n", "\n  "))
+    uses_index = re.search(r"Index Scan.*using leads_pkey", plan) is not None
+    print(f"index scan on leads_pkey (workspace_id, id): {'yes' if uses_index else 'NO'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=int, default=20, help="seconds per measured run")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="alternating rounds; best of each kept"
+    )
+    options = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("bench/api.py needs wrk (apt-get install wrk)")
+
+    embedded = None
+    admin_server = os.environ.get("PANE_BENCH_DATABASE_URL")
+    redis_url = os.environ.get("PANE_BENCH_REDIS_URL")
+    if admin_server is None or redis_url is None:
+        embedded = EmbeddedServers(Path.home() / ".cache" / "pane-bench", database=DATABASE)
+        if admin_server is None:
+            embedded.start_postgres()
+            admin_server = embedded.admin_url
+        if redis_url is None:
+            embedded.start_redis()
+            redis_url = embedded.redis_url
+    try:
+        asyncio.run(_ensure_database(admin_server))
+        owner_url = _url(admin_server, user=_user(admin_server), database=DATABASE)
+        app_url = _url(admin_server, user="pane_app", database=DATABASE)
+        owners = asyncio.run(seed(owner_url))
+        tokens = AccessTokens(SIGNING_KEY, ttl_seconds=3600)
+        pane_headers = [
+            {
+                "Authorization": "Bearer "
+                + tokens.issue(user_id=uuid.UUID(u), workspace_id=uuid.UUID(w))
+            }
+            for u, w in owners
+        ]
+        bare_headers = [{"X-Workspace": w} for _, w in owners]
+        plan = asyncio.run(explain(app_url, owners[0][1]))
+
+        pool = max(4, options.connections // options.workers)
+        pane_env = {
+            "PANE_DATABASE_URL": app_url,
+            "PANE_REDIS_URL": redis_url,
+            "PANE_TOKEN_SIGNING_KEY": SIGNING_KEY.decode(),
+            "PANE_DATA_DIR": tempfile.mkdtemp(prefix="pane-bench-"),
+            "PANE_DB_POOL_SIZE": str(pool // 2),
+            "PANE_LOG_LEVEL": os.environ.get("PANE_LOG_LEVEL", "INFO"),
+        }
+        bare_env = {"BARE_DATABASE_URL": owner_url, "BARE_POOL": str(pool)}
+        results: dict[str, list[dict[str, float]]] = {"pane": [], "bare": []}
+        for _ in range(options.rounds):
+            for name, target, env, headers in (
+                ("bare", "bench.bare_app:app", bare_env, bare_headers),
+                ("pane", "pane.app:create_app", pane_env, pane_headers),
+            ):
+                port = _free_port()
+                with server(target, port, options.workers, env):
+                    wrk(port, headers, 3, options.connections)  # warm-up
+                    results[name].append(wrk(port, headers, options.duration, options.connections))
+        report(results, plan, options)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""The baseline for bench/api.py: Starlette + an asyncpg pool + orjson, connected as the table
+owner (no RLS), running exactly the SQL pane's list endpoint runs. No auth, no middleware."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from pane.principal import ApiKeyPrincipal
+from pane.services.leads import LeadFilters, build_list_query
+
+LIMIT = 50
+
+
+@asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    app.state.pool = await asyncpg.create_pool(
+        os.environ["BARE_DATABASE_URL"], min_size=4, max_size=int(os.environ.get("BARE_POOL", "32"))
+    )
+    yield
+    await app.state.pool.close()
+
+
+async def leads(request: Request) -> Response:
+    workspace_id = uuid.UUID(request.headers["x-workspace"])
+    principal = ApiKeyPrincipal(key_id=workspace_id, workspace_id=workspace_id, scopes=frozenset())
+    sql, args = build_list_query(principal, LeadFilters(), None, LIMIT)
+    async with request.app.state.pool.acquire() as connection:
+        rows = await connection.fetch(sql, *args)
+    items = [dict(row) for row in rows[:LIMIT]]
+    return Response(
+        orjson.dumps({"items": items, "next_cursor": None}, default=str),
+        media_type="application/json",
+    )
+
+
+app = Starlette(routes=[Route("/v1/leads", leads)], lifespan=lifespan)

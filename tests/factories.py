@@ -1,0 +1,185 @@
+"""Plain factory helpers: real requests through the API, and direct inserts as the schema
+owner where a capability (vendor sync) is not part of the API yet."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import httpx
+
+from pane.ids import new_id
+from pane.services.security import new_api_key, token_digest
+
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class Account:
+    email: str
+    password: str
+    user_id: uuid.UUID
+    workspace_id: uuid.UUID
+    access_token: str
+    refresh_token: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.headers = {"Authorization": f"Bearer {self.access_token}"}
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def unique_email(tag: str = "user") -> str:
+    return f"{tag}-{secrets.token_hex(5)}@example.com"
+
+
+@dataclass
+class Api:
+    http: httpx.AsyncClient
+    admin_url: str
+
+    async def signup(self, *, email: str | None = None, workspace: str = "Acme IT") -> Account:
+        email = email or unique_email()
+        response = await self.http.post(
+            "/v1/auth/signup",
+            json={
+                "email": email,
+                "password": PASSWORD,
+                "name": "Test User",
+                "workspace_name": workspace,
+            },
+        )
+        assert response.status_code == 201, response.text
+        body = response.json()
+        return Account(
+            email=email,
+            password=PASSWORD,
+            user_id=uuid.UUID(body["user"]["id"]),
+            workspace_id=uuid.UUID(body["workspace"]["id"]),
+            access_token=body["tokens"]["access_token"],
+            refresh_token=body["tokens"]["refresh_token"],
+        )
+
+    async def login(
+        self, email: str, password: str = PASSWORD, workspace_id: uuid.UUID | None = None
+    ) -> dict[str, Any]:
+        payload: dict[str, Any] = {"email": email, "password": password}
+        if workspace_id is not None:
+            payload["workspace_id"] = str(workspace_id)
+        response = await self.http.post("/v1/auth/login", json=payload)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    async def member(self, owner: Account, role: str) -> Account:
+        """A new user invited into ``owner``'s workspace with ``role``, signed in there."""
+        newcomer = await self.signup(workspace="Newcomer's own")
+        invited = await self.http.post(
+            "/v1/invitations", json={"email": newcomer.email, "role": role}, headers=owner.headers
+        )
+        assert invited.status_code == 201, invited.text
+        accepted = await self.http.post(
+            "/v1/invitations/accept",
+            json={"token": invited.json()["token"]},
+            headers=newcomer.headers,
+        )
+        assert accepted.status_code == 200, accepted.text
+        tokens = await self.login(newcomer.email, workspace_id=owner.workspace_id)
+        return Account(
+            email=newcomer.email,
+            password=PASSWORD,
+            user_id=newcomer.user_id,
+            workspace_id=owner.workspace_id,
+            access_token=tokens["access_token"],
+            refresh_token=tokens["refresh_token"],
+        )
+
+    async def api_key(self, owner: Account, scopes: list[str]) -> str:
+        response = await self.http.post(
+            "/v1/api-keys", json={"name": "crm", "scopes": scopes}, headers=owner.headers
+        )
+        assert response.status_code == 201, response.text
+        return str(response.json()["key"])
+
+    async def link(
+        self, owner: Account, vendor_id: uuid.UUID, credentials: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        response = await self.http.post(
+            "/v1/links",
+            json={
+                "vendor_id": str(vendor_id),
+                "connector": "generic_rest",
+                "config": {"base_url": "https://partners.example.com"},
+                "credentials": credentials or {"api_key": "s3cret-vendor-key"},
+            },
+            headers=owner.headers,
+        )
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    async def _admin(self) -> asyncpg.Connection:
+        return await asyncpg.connect(self.admin_url)
+
+    async def new_vendor(self, kind: str = "vendor") -> uuid.UUID:
+        """A catalog vendor of the test's own, so vendor-principal views see only its rows."""
+        vendor_id = new_id()
+        connection = await self._admin()
+        try:
+            await connection.execute(
+                "INSERT INTO vendors (id, slug, name, kind) VALUES ($1, $2, $3, $4)",
+                vendor_id,
+                f"test-{secrets.token_hex(5)}",
+                f"Test Vendor {secrets.token_hex(3)}",
+                kind,
+            )
+        finally:
+            await connection.close()
+        return vendor_id
+
+    async def vendor_key(self, vendor_id: uuid.UUID) -> str:
+        key, prefix = new_api_key()
+        connection = await self._admin()
+        try:
+            await connection.execute(
+                "INSERT INTO vendor_api_keys (vendor_id, id, name, prefix, key_hash)"
+                " VALUES ($1, $2, 'integration', $3, $4)",
+                vendor_id,
+                new_id(),
+                prefix,
+                token_digest(key),
+            )
+        finally:
+            await connection.close()
+        return key
+
+    async def seed_leads(
+        self, workspace_id: uuid.UUID, vendor_id: uuid.UUID, count: int, **fields: Any
+    ) -> list[uuid.UUID]:
+        """Leads as a vendor sync would leave them (the sync engine arrives with connectors)."""
+        ids = [new_id() for _ in range(count)]
+        connection = await self._admin()
+        try:
+            await connection.execute(
+                """
+                INSERT INTO leads (workspace_id, id, vendor_id, external_id, first_name, last_name,
+                                   email, company, country, status, score, raw)
+                SELECT $1, id, $2, 'ext-' || id::text, $4, 'Lead ' || n, 'lead' || n || '@' || $5,
+                       $6, 'DE', $7, 50, '{"origin": "seed"}'::jsonb
+                FROM unnest($3::uuid[]) WITH ORDINALITY AS t(id, n)
+                """,
+                workspace_id,
+                vendor_id,
+                ids,
+                fields.get("first_name", "Dana"),
+                fields.get("domain", "customer.example"),
+                fields.get("company", "Customer GmbH"),
+                fields.get("status", "new"),
+            )
+        finally:
+            await connection.close()
+        return ids

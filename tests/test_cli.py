@@ -1,0 +1,132 @@
+"""The `pane` command as an operator or a newcomer runs it: real subprocesses."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import closing
+from pathlib import Path
+
+import httpx
+
+from tests.factories import unique_email
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _pane(
+    *args: str, env: dict[str, str], input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pane", *args],
+        env=env,
+        cwd=ROOT,
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _free_port() -> int:
+    with closing(socket.socket()) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PANE_")}
+    env.update(extra)
+    return env
+
+
+def test_openapi_document_is_in_sync_with_the_code():
+    result = _pane("openapi", "--check", env=_clean_env())
+    assert result.returncode == 0, result.stderr + result.stdout
+
+
+def test_pane_with_no_configuration_starts_embedded_servers_and_stops_them(tmp_path):
+    port = _free_port()
+    env = _clean_env(PANE_DATA_DIR=str(tmp_path), PANE_PORT=str(port))
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pane"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        ready = None
+        while time.monotonic() - started < 60 and process.poll() is None:
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert ready is not None, "pane did not answer /readyz within 60 seconds"
+        assert ready.json() == {"status": "ready"}
+        signup = httpx.post(
+            f"http://127.0.0.1:{port}/v1/auth/signup",
+            json={
+                "email": unique_email(),
+                "password": "a long enough password",
+                "name": "First Reseller",
+                "workspace_name": "Reseller",
+            },
+        )
+        assert signup.status_code == 201, signup.text
+    finally:
+        process.send_signal(signal.SIGINT)
+        output = process.communicate(timeout=60)[0].decode()
+    assert process.returncode in (0, 130), output
+    assert (tmp_path / "postgres" / "PG_VERSION").exists()
+    assert not (tmp_path / "postgres" / "postmaster.pid").exists(), (
+        "embedded PostgreSQL still running"
+    )
+    assert '"pane is up"' in output
+
+
+def test_user_create_then_login_through_the_api(servers, tmp_path):
+    email = unique_email("cli")
+    env = _clean_env(
+        PANE_DATABASE_URL=servers.app_url,
+        PANE_MIGRATION_DATABASE_URL=servers.admin_url,
+        PANE_REDIS_URL=servers.redis_url,
+        PANE_DATA_DIR=str(tmp_path),
+        PANE_NEW_PASSWORD="cli password 1234",
+    )
+    created = _pane(
+        "user", "create", "--email", email, "--name", "Ops", "--workspace", "Ops Reseller", env=env
+    )
+    assert created.returncode == 0, created.stderr
+    assert "created user" in created.stdout
+    again = _pane(
+        "user", "create", "--email", email.upper(), "--name", "Ops", "--workspace", "X", env=env
+    )
+    assert again.returncode != 0
+    assert "already exists" in again.stderr + again.stdout
+
+
+async def test_vendor_key_is_printed_once_and_authenticates(servers, tmp_path, http):
+    env = _clean_env(
+        PANE_DATABASE_URL=servers.app_url,
+        PANE_MIGRATION_DATABASE_URL=servers.admin_url,
+        PANE_REDIS_URL=servers.redis_url,
+        PANE_DATA_DIR=str(tmp_path),
+    )
+    issued = await asyncio.to_thread(
+        _pane, "vendors", "key", "--vendor", "cisco", "--name", "cisco-integration", env=env
+    )
+    assert issued.returncode == 0, issued.stderr
+    key = issued.stdout.strip().splitlines()[-1]
+    assert key.startswith("pane_")
+    me = await http.get("/v1/me", headers={"Authorization": f"Bearer {key}"})
+    assert me.status_code == 200, me.text
+    assert me.json()["kind"] == "vendor"
+    assert me.json()["permissions"] == ["leads:read", "links:read"]
