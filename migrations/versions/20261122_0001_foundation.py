@@ -302,12 +302,14 @@ def upgrade() -> None:
         """
         CREATE FUNCTION pane_visible_workspaces() RETURNS uuid[]
         LANGUAGE sql STABLE AS $$
+          -- Every cast goes through NULLIF: a setting once used on a connection reverts to ''
+          -- (not NULL), and the planner may evaluate the branch that is not taken.
           SELECT CASE
             WHEN NULLIF(current_setting('pane.workspace_id', true), '') IS NOT NULL
-              THEN ARRAY[current_setting('pane.workspace_id', true)::uuid]
+              THEN ARRAY[NULLIF(current_setting('pane.workspace_id', true), '')::uuid]
             WHEN NULLIF(current_setting('pane.vendor_id', true), '') IS NOT NULL
               THEN ARRAY(SELECT l.workspace_id FROM vendor_links l
-                         WHERE l.vendor_id = current_setting('pane.vendor_id', true)::uuid
+                         WHERE l.vendor_id = NULLIF(current_setting('pane.vendor_id', true), '')::uuid
                            AND l.status = 'active')
             ELSE '{}'::uuid[]
           END
@@ -337,7 +339,7 @@ def upgrade() -> None:
     )
     op.execute(
         "CREATE POLICY linked_vendor_reads ON vendor_links FOR SELECT TO PUBLIC "
-        f"USING (vendor_id = {VENDOR})"
+        f"USING (vendor_id = {VENDOR} AND status = 'active')"
     )
 
     # One round trip per request: set the principal and learn its role. A caller who is not a

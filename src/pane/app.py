@@ -51,6 +51,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redis_url = _require(settings.redis_url, "PANE_REDIS_URL")
         engine = create_engine(database_url, pool_size=settings.db_pool_size)
         redis = Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
+        login_limiter = LoginLimiter(
+            redis_url, settings.login_limit_per_account, settings.login_limit_per_ip
+        )
         try:
             await assert_runtime_role_is_safe(engine)
             keyring = load_key_ring(settings)
@@ -61,12 +64,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 redis=redis,
                 keyring=keyring,
                 tokens=AccessTokens(keyring.signing_key, settings.access_token_ttl_seconds),
-                login_limiter=LoginLimiter(
-                    redis_url, settings.login_limit_per_account, settings.login_limit_per_ip
-                ),
+                login_limiter=login_limiter,
             )
             yield
         finally:
+            await login_limiter.aclose()
             await redis.aclose()
             await engine.dispose()
 

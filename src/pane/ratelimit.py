@@ -32,6 +32,12 @@ class LoginLimiter:
         self._per_account = parse(per_account)
         self._per_ip = parse(per_ip)
 
+    async def aclose(self) -> None:
+        # limits keeps its redis.asyncio client on the storage's bridge and offers no close.
+        client = getattr(getattr(self._storage, "bridge", None), "storage", None)
+        if client is not None:
+            await client.aclose()
+
     async def check(self, *, email: str, ip: str) -> None:
         """Count one login attempt; refuse with 429 when either budget is spent.
 

@@ -11,8 +11,9 @@ _CHECK = text(
         FROM pg_class c
         WHERE c.relkind IN ('r', 'p')
           AND c.relnamespace = 'public'::regnamespace
-          AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid
-                      AND a.attname = 'workspace_id' AND NOT a.attisdropped)
+          AND (c.relrowsecurity OR EXISTS (
+                SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid
+                AND a.attname = 'workspace_id' AND NOT a.attisdropped))
           AND pg_has_role(current_user, c.relowner, 'USAGE')
       ), '{}') AS owned
     FROM pg_roles r WHERE r.rolname = current_user

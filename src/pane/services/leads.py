@@ -97,8 +97,8 @@ def build_list_query(
         where = [f"vendor_id = {arg(principal.vendor_id)}"]
     else:
         where = [f"workspace_id = {arg(principal.workspace_id)}"]
-        if filters.vendor_id is not None:
-            where.append(f"vendor_id = {arg(filters.vendor_id)}")
+    if filters.vendor_id is not None:
+        where.append(f"vendor_id = {arg(filters.vendor_id)}")
     where.append("deleted_at IS NULL")
     if filters.status is not None:
         where.append(f"status = {arg(filters.status.value)}")

@@ -230,7 +230,9 @@ async def accept_invitation(session: AsyncSession, *, user: User, token: str) ->
     ):
         raise not_found
     if invitation.email.lower() != user.email.lower():
-        raise Forbidden(f"this invitation was sent to {invitation.email}, not {user.email}")
+        raise Forbidden(
+            f"this invitation was sent to another email address than yours ({user.email})"
+        )
     if await session.get(Membership, (workspace_id, user.id)) is not None:
         raise Conflict("you are already a member of this workspace")
     membership = Membership(workspace_id=workspace_id, user_id=user.id, role=invitation.role)

@@ -67,9 +67,16 @@ class AccessClaims:
 
 
 class AccessTokens:
+    """Issues and verifies access tokens. A verified token's claims are remembered (bounded),
+    so a client's repeated requests pay for the signature check once; expiry is still checked
+    on every use."""
+
+    _CACHE_SIZE = 4096
+
     def __init__(self, signing_key: bytes, ttl_seconds: int) -> None:
         self._key = OctKey.import_key(signing_key)
         self.ttl_seconds = ttl_seconds
+        self._verified: dict[str, AccessClaims] = {}
 
     def issue(self, *, user_id: uuid.UUID, workspace_id: uuid.UUID | None) -> str:
         now = int(time.time())
@@ -85,6 +92,18 @@ class AccessTokens:
         return jwt.encode({"alg": _ALGORITHM}, claims, self._key)
 
     def verify(self, token: str) -> AccessClaims:
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self._verify_signature_and_claims(token)
+            if len(self._verified) >= self._CACHE_SIZE:
+                self._verified.clear()
+            self._verified[token] = claims
+        elif claims.expires_at <= time.time():
+            del self._verified[token]
+            raise Unauthorized("access token rejected: the token has expired")
+        return claims
+
+    def _verify_signature_and_claims(self, token: str) -> AccessClaims:
         try:
             decoded = jwt.decode(token, self._key, algorithms=[_ALGORITHM])
             _claims.validate(decoded.claims)
