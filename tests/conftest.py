@@ -96,6 +96,11 @@ def servers() -> Iterator[Servers]:
             embedded.stop()
 
 
+# One credential key for every app the tests build, so links created through any of them can
+# be decrypted (and rotated) by the others.
+CREDENTIAL_KEY = Fernet.generate_key().decode()
+
+
 def make_settings(servers: Servers, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "database_url": servers.app_url,
@@ -103,7 +108,7 @@ def make_settings(servers: Servers, **overrides: object) -> Settings:
         "redis_url": servers.redis_url,
         "data_dir": servers.data_dir,
         "token_signing_key": "test-signing-key-" + "x" * 32,
-        "credential_keys": [Fernet.generate_key().decode()],
+        "credential_keys": [CREDENTIAL_KEY],
         "login_limit_per_account": "1000/minute",
         "login_limit_per_ip": "100000/minute",
         "log_level": "WARNING",

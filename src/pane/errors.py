@@ -186,22 +186,10 @@ async def _http(request: Request, exc: Exception) -> Response:
     )
 
 
-async def _unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error", path=request.url.path)
-    return problem_response(
-        500,
-        "internal-error",
-        "Internal error",
-        "the server failed to handle this request; it has been logged",
-        instance=request.url.path,
-    )
-
-
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _problem)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
-    app.add_exception_handler(Exception, _unexpected)
 
 
 async def _dependency_unavailable(request: Request, exc: Exception) -> Response:

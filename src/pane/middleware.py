@@ -45,10 +45,12 @@ class RequestContextMiddleware:
         )
         status = 500
         started = time.perf_counter()
+        response_started = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
+                response_started = True
                 status = message["status"]
                 message.setdefault("headers", [])
                 message["headers"].append((b"x-request-id", request_id.encode()))
@@ -56,6 +58,19 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Rendered here rather than by Starlette's outermost handler so that the one
+            # response an operator most needs to trace carries its request id.
+            access_log.exception("unhandled error", path=scope["path"])
+            if response_started:
+                raise
+            await problem_response(
+                500,
+                "internal-error",
+                "Internal error",
+                "the server failed to handle this request; it has been logged",
+                instance=scope["path"],
+            )(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pane.config import Settings
@@ -38,10 +38,30 @@ def _owner_url(settings: Settings) -> str | None:
     return settings.migration_database_url or settings.database_url
 
 
+class OperatorRoleError(RuntimeError):
+    pass
+
+
+async def _require_rls_bypass(session: AsyncSession) -> None:
+    """Forced RLS applies to the owner too; without BYPASSRLS a cross-workspace task would
+    silently see nothing and report success."""
+    row = (
+        await session.execute(
+            text("SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user")
+        )
+    ).scalar()
+    if not row:
+        raise OperatorRoleError(
+            "this command works across workspaces and needs the owner role with BYPASSRLS: "
+            "set PANE_MIGRATION_DATABASE_URL (see README, 'Running on your own PostgreSQL')"
+        )
+
+
 async def rotate_credentials(settings: Settings) -> int:
     keyring = load_key_ring(settings)
     rotated = 0
     async with _transaction(_owner_url(settings)) as session:
+        await _require_rls_bypass(session)
         last: tuple[uuid.UUID, uuid.UUID] | None = None
         while True:
             query = (
@@ -51,9 +71,7 @@ async def rotate_credentials(settings: Settings) -> int:
                 .limit(_BATCH)
             )
             if last is not None:
-                query = query.where(
-                    (VendorLink.workspace_id, VendorLink.id) > last  # type: ignore[operator]
-                )
+                query = query.where(tuple_(VendorLink.workspace_id, VendorLink.id) > tuple_(*last))
             rows = (await session.execute(query)).all()
             if not rows:
                 return rotated

@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from pane.api.deps import Context, in_workspace, reads
 from pane.api.schemas import LeadDetail, LeadOut, LeadPatch, PageOf, json_response
-from pane.api.vendors import Cursor, Limit
+from pane.api.vendors import NO_NUL, Cursor, Limit
 from pane.db.engine import driver_connection
 from pane.errors import BadRequest
 from pane.models import Lead
@@ -49,7 +49,8 @@ async def list_leads(
         datetime | None, Query(description="Only leads changed at or after this instant.")
     ] = None,
     q: Annotated[
-        str | None, Query(max_length=100, description="Part of name, email or company.")
+        str | None,
+        Query(max_length=100, pattern=NO_NUL, description="Part of name, email or company."),
     ] = None,
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,

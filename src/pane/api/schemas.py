@@ -8,7 +8,15 @@ from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 from starlette.responses import Response
 
 from pane.principal import Permission, Role
@@ -19,8 +27,35 @@ Password = Annotated[str, StringConstraints(min_length=10, max_length=256)]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,62}$")]
 
 
+def _find_nul(value: Any, path: str) -> str | None:
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _find_nul(key, path) or _find_nul(item, f"{path}.{key}")
+            if found:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _find_nul(item, f"{path}.{index}")
+            if found:
+                return found
+    return None
+
+
 class Strict(BaseModel):
+    """Request bodies: unknown fields refused, and no NUL characters anywhere (PostgreSQL
+    cannot store them in text or jsonb)."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul_characters(cls, data: Any) -> Any:
+        found = _find_nul(data, "body") if isinstance(data, dict) else None
+        if found:
+            raise ValueError(f"{found} contains a NUL character, which cannot be stored")
+        return data
 
 
 class SignUp(Strict):
@@ -128,7 +163,9 @@ class AcceptInvitation(Strict):
 class ApiKeyIn(Strict):
     name: Name
     scopes: list[Permission] = Field(min_length=1)
-    expires_at: datetime | None = None
+    expires_at: AwareDatetime | None = Field(
+        default=None, description="With a timezone, e.g. 2027-01-01T00:00:00Z."
+    )
 
 
 class ApiKeyOut(BaseModel):

@@ -13,6 +13,7 @@ from pane.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 router = APIRouter(prefix="/v1/vendors", tags=["vendors"])
 
+NO_NUL = r"^[^\x00]*$"
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size, at most 200.")]
 Cursor = Annotated[str | None, Query(max_length=512, description="`next_cursor` of the last page.")]
 
@@ -20,7 +21,9 @@ Cursor = Annotated[str | None, Query(max_length=512, description="`next_cursor` 
 @router.get("", response_model=PageOf[VendorOut])
 async def list_vendors(
     context: AnyContext,
-    q: Annotated[str | None, Query(max_length=100, description="Part of name or slug.")] = None,
+    q: Annotated[
+        str | None, Query(max_length=100, pattern=NO_NUL, description="Part of name or slug.")
+    ] = None,
     kind: Literal["vendor", "distributor"] | None = None,
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,

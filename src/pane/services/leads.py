@@ -171,7 +171,7 @@ async def update_lead(
             current_version=lead.version,
         )
     if "status" in changes and changes["status"] is not None:
-        _check_transition(lead, LeadStatus(changes["status"]), changes)
+        _check_transition(lead, LeadStatus(changes["status"]))
     diff: dict[str, list[Any]] = {}
     for field, value in changes.items():
         if field == "status" and value is None:
@@ -183,6 +183,11 @@ async def update_lead(
         if before != value:
             diff[field] = [before, value]
             setattr(lead, field, value)
+    if lead.status == LeadStatus.REJECTED and not (lead.status_reason or "").strip():
+        raise Unprocessable(
+            "a rejected lead needs a status_reason the vendor can act on",
+            errors=[{"field": "body.status_reason", "message": "required when rejected"}],
+        )
     if not diff:
         return lead
     try:
@@ -207,7 +212,7 @@ async def update_lead(
     return lead
 
 
-def _check_transition(lead: Lead, target: LeadStatus, changes: dict[str, Any]) -> None:
+def _check_transition(lead: Lead, target: LeadStatus) -> None:
     current = LeadStatus(lead.status)
     if target == current:
         return
@@ -215,9 +220,4 @@ def _check_transition(lead: Lead, target: LeadStatus, changes: dict[str, Any]) -
         allowed = ", ".join(sorted(TRANSITIONS[current])) or "none (final)"
         raise Conflict(
             f"a lead cannot move from {current} to {target}; from {current} it can go to {allowed}"
-        )
-    if target is LeadStatus.REJECTED and not (changes.get("status_reason") or lead.status_reason):
-        raise Unprocessable(
-            "rejecting a lead needs a status_reason the vendor can act on",
-            errors=[{"field": "body.status_reason", "message": "required when rejecting"}],
         )

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pane.db.tenant import enter_workspace
 from pane.errors import Conflict, Forbidden, NotFound
 from pane.ids import new_id
-from pane.models import Invitation, Membership, User
+from pane.models import Invitation, Membership, User, Workspace
 from pane.principal import Role, UserPrincipal, WorkspacePrincipal
 from pane.services.audit import record_audit
 from pane.services.events import record_event
@@ -48,6 +48,9 @@ async def list_members(session: AsyncSession, *, workspace_id: uuid.UUID) -> lis
 async def _membership(
     session: AsyncSession, *, workspace_id: uuid.UUID, user_id: uuid.UUID
 ) -> Membership:
+    # Lock the workspace first so concurrent role changes in one workspace take turns: two
+    # owners demoting each other at once must not both see a second owner.
+    await session.get(Workspace, workspace_id, with_for_update=True)
     membership = await session.get(Membership, (workspace_id, user_id), with_for_update=True)
     if membership is None:
         raise NotFound(f"no member {user_id} in this workspace")

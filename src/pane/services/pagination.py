@@ -51,6 +51,6 @@ def decode_cursor(kind: str, cursor: str, shape: tuple[type, ...]) -> list[Any]:
 def _convert(kind_type: type, value: Any) -> Any:
     if kind_type is uuid.UUID:
         return uuid.UUID(str(value))
-    if kind_type is str and isinstance(value, str):
+    if kind_type is str and isinstance(value, str) and "\x00" not in value:
         return value
     raise ValueError("unexpected cursor value")
