@@ -337,7 +337,7 @@ def main() -> None:
             "PANE_REDIS_URL": redis_url,
             "PANE_TOKEN_SIGNING_KEY": SIGNING_KEY.decode(),
             "PANE_DATA_DIR": tempfile.mkdtemp(prefix="pane-bench-"),
-            "PANE_DB_POOL_SIZE": str(pool // 2),
+            "PANE_DB_POOL_SIZE": str(pool),
             "PANE_LOG_LEVEL": os.environ.get("PANE_LOG_LEVEL", "INFO"),
         }
         bare_env = {"BARE_DATABASE_URL": owner_url, "BARE_POOL": str(pool)}

@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
-    db_pool_size: int = Field(default=10, ge=1)
+    db_pool_size: int = Field(default=20, ge=1, description="Connections per API process.")
 
     login_limit_per_account: str = "10/15 minutes"
     login_limit_per_ip: str = "50/15 minutes"

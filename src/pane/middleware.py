@@ -87,7 +87,10 @@ class RequestContextMiddleware:
 
 
 class BodyLimitMiddleware:
-    """Refuse bodies over the limit with 413, whether announced by Content-Length or streamed."""
+    """Refuse bodies over the limit with 413, whether announced by Content-Length or streamed.
+
+    FastAPI's own ``max_body_size`` answers in text/plain and signals through private
+    exceptions that pass through error handlers, so pane keeps this small one instead."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app

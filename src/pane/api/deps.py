@@ -8,7 +8,7 @@ failed commit becomes an error response rather than a lie.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
@@ -24,10 +24,8 @@ from pane.principal import (
     AccountPrincipal,
     AnyPrincipal,
     Permission,
-    Principal,
     UserPrincipal,
     VendorPrincipal,
-    WorkspacePrincipal,
 )
 from pane.runtime import Runtime
 from pane.services.api_keys import authenticate_key
@@ -108,64 +106,53 @@ class Context(Generic[P]):
     runtime: Runtime
 
 
-async def _any_context(
-    runtime: RuntimeDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> AsyncIterator[Context[AnyPrincipal]]:
-    async with unit_of_work(runtime) as session:
-        principal = await _authenticate(
-            session, runtime, credentials.credentials if credentials else None
-        )
-        yield Context(session=session, principal=principal, runtime=runtime)
+def _context(
+    permission: Permission | None, *, workspace_only: bool
+) -> Callable[..., AsyncIterator[Context[Any]]]:
+    """One flat dependency per permission: FastAPI's per-dependency bookkeeping is a real
+    share of a request's CPU, so authentication, scoping and the check happen in one place."""
+
+    async def context(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> AsyncIterator[Context[Any]]:
+        runtime = request.app.state.runtime
+        async with unit_of_work(runtime) as session:
+            principal = await _authenticate(
+                session, runtime, credentials.credentials if credentials else None
+            )
+            if permission is not None:
+                _check(principal, permission, workspace_only=workspace_only)
+            yield Context(session=session, principal=principal, runtime=runtime)
+
+    return context
 
 
-AnyContext = Annotated[Context[AnyPrincipal], Depends(_any_context, scope="function")]
-
-
-def _denied(principal: AnyPrincipal, permission: Permission) -> Forbidden:
+def _check(principal: AnyPrincipal, permission: Permission, *, workspace_only: bool) -> None:
+    if workspace_only and isinstance(principal, VendorPrincipal):
+        raise Forbidden("vendor keys cannot do this; it belongs to the reseller's workspace")
     if isinstance(principal, AccountPrincipal):
-        return Forbidden(
+        raise Forbidden(
             "no workspace selected: you are not a member of the workspace in your token; "
             "log in again or refresh with a workspace_id"
         )
-    return Forbidden(f"this action needs the {permission.value} permission")
+    if permission not in principal.permissions:
+        raise Forbidden(f"this action needs the {permission.value} permission")
 
 
-def _requires(
-    permission: Permission,
-) -> Callable[[Context[AnyPrincipal]], Coroutine[Any, Any, Context[Principal]]]:
-    async def check(context: AnyContext) -> Context[Principal]:
-        if permission not in context.principal.permissions or isinstance(
-            context.principal, AccountPrincipal
-        ):
-            raise _denied(context.principal, permission)
-        return context  # type: ignore[return-value]
-
-    return check
-
-
-def _requires_workspace(
-    permission: Permission,
-) -> Callable[[Context[AnyPrincipal]], Coroutine[Any, Any, Context[WorkspacePrincipal]]]:
-    async def check(context: AnyContext) -> Context[WorkspacePrincipal]:
-        principal = context.principal
-        if isinstance(principal, VendorPrincipal):
-            raise Forbidden("vendor keys cannot do this; it belongs to the reseller's workspace")
-        if permission not in principal.permissions or isinstance(principal, AccountPrincipal):
-            raise _denied(principal, permission)
-        return context  # type: ignore[return-value]
-
-    return check
+AnyContext = Annotated[
+    Context[AnyPrincipal], Depends(_context(None, workspace_only=False), scope="function")
+]
 
 
 def reads(permission: Permission) -> Any:
     """A context for reading, open to vendor principals where the permission allows."""
-    return Depends(_requires(permission))
+    return Depends(_context(permission, workspace_only=False), scope="function")
 
 
 def in_workspace(permission: Permission) -> Any:
     """A context acting in the caller's own workspace; never open to vendor principals."""
-    return Depends(_requires_workspace(permission))
+    return Depends(_context(permission, workspace_only=True), scope="function")
 
 
 async def _user_context(context: AnyContext) -> Context[AnyPrincipal]:

@@ -1,3 +1,5 @@
+from typing import Any
+
 import asyncpg
 import orjson
 from sqlalchemy.engine import make_url
@@ -20,8 +22,9 @@ def _json_dumps(value: object) -> str:
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     return _create_async_engine(
         asyncpg_url(url),
+        # A fixed pool: overflow connections would be opened and closed on every burst.
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=0,
         pool_pre_ping=False,
         json_serializer=_json_dumps,
         json_deserializer=orjson.loads,
@@ -34,10 +37,20 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
 
 
 async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
-    """The asyncpg connection under a session's open transaction, for hot read paths that
-    serialize rows straight to JSON instead of hydrating ORM objects."""
+    """The asyncpg connection under a session's transaction, for hot paths that skip
+    SQLAlchemy's statement pipeline (tenant scoping, list reads serialized straight to JSON).
+
+    SQLAlchemy's asyncpg adapter sends BEGIN lazily, with its first statement; raw statements
+    issued before that would run outside the transaction and lose transaction-local settings.
+    So the transaction is started here if the adapter has not started it yet.
+    """
     connection = await session.connection()
     raw = await connection.get_raw_connection()
+    adapter: Any = raw.dbapi_connection
+    if adapter._transaction is None:
+        async with adapter._execute_mutex:
+            if adapter._transaction is None:
+                await adapter._start_transaction()
     driver = raw.driver_connection
     assert isinstance(driver, asyncpg.Connection)
     return driver

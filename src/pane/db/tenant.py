@@ -2,7 +2,8 @@
 
 Settings are transaction-local (``set_config(..., true)``), so when the transaction ends, by
 commit, rollback or a broken connection, the pooled connection carries no tenant into the next
-request.
+request. These run on every request, so they talk to asyncpg directly under the session's
+transaction rather than through SQLAlchemy's statement pipeline.
 """
 
 from __future__ import annotations
@@ -10,20 +11,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pane.db.engine import driver_connection
 from pane.principal import Permission, Principal, Role, VendorPrincipal
-
-_ENTER_WORKSPACE = text("SELECT pane_enter_workspace(:workspace_id, :user_id)")
-_ENTER_USER = text("SELECT set_config('pane.user_id', :user_id, true)")
-_ENTER_VENDOR = text("SELECT set_config('pane.vendor_id', :vendor_id, true)")
-_AUTHENTICATE_KEY = text(
-    "SELECT kind, key_id, workspace_id, vendor_id, scopes FROM pane_authenticate_key(:key_hash)"
-)
-_ENTER_KEY_WORKSPACE = text(
-    "SELECT set_config('pane.workspace_id', CAST(:workspace_id AS text), true)"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,36 +30,44 @@ async def enter_workspace_as_user(
     session: AsyncSession, *, workspace_id: uuid.UUID, user_id: uuid.UUID
 ) -> Role | None:
     """Scope the transaction to a workspace for a user; None (nothing visible) for non-members."""
-    role = await session.scalar(
-        _ENTER_WORKSPACE, {"workspace_id": workspace_id, "user_id": user_id}
-    )
+    connection = await driver_connection(session)
+    role = await connection.fetchval("SELECT pane_enter_workspace($1, $2)", workspace_id, user_id)
     return Role(role) if role else None
+
+
+async def _set(session: AsyncSession, name: str, value: uuid.UUID) -> None:
+    connection = await driver_connection(session)
+    await connection.fetchval("SELECT set_config($1, $2, true)", name, str(value))
 
 
 async def enter_user(session: AsyncSession, *, user_id: uuid.UUID) -> None:
     """Let a user read their own memberships (and the workspaces they belong to), nothing else."""
-    await session.execute(_ENTER_USER, {"user_id": str(user_id)})
+    await _set(session, "pane.user_id", user_id)
 
 
 async def enter_vendor(session: AsyncSession, *, vendor_id: uuid.UUID) -> None:
-    await session.execute(_ENTER_VENDOR, {"vendor_id": str(vendor_id)})
+    await _set(session, "pane.vendor_id", vendor_id)
 
 
 async def enter_workspace(session: AsyncSession, *, workspace_id: uuid.UUID) -> None:
     """Scope to a workspace for a non-user principal (an API key, a worker job)."""
-    await session.execute(_ENTER_KEY_WORKSPACE, {"workspace_id": str(workspace_id)})
+    await _set(session, "pane.workspace_id", workspace_id)
 
 
 async def match_api_key(session: AsyncSession, *, key_hash: bytes) -> KeyMatch | None:
-    row = (await session.execute(_AUTHENTICATE_KEY, {"key_hash": key_hash})).first()
+    connection = await driver_connection(session)
+    row = await connection.fetchrow(
+        "SELECT kind, key_id, workspace_id, vendor_id, scopes FROM pane_authenticate_key($1)",
+        key_hash,
+    )
     if row is None:
         return None
     return KeyMatch(
-        kind=row.kind,
-        key_id=row.key_id,
-        workspace_id=row.workspace_id,
-        vendor_id=row.vendor_id,
-        scopes=tuple(row.scopes),
+        kind=row["kind"],
+        key_id=row["key_id"],
+        workspace_id=row["workspace_id"],
+        vendor_id=row["vendor_id"],
+        scopes=tuple(row["scopes"]),
     )
 
 
