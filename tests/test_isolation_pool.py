@@ -9,7 +9,6 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 import asyncpg
@@ -20,10 +19,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-from pane.api.deps import unit_of_work
 from pane.app import create_app
 from pane.db.engine import asyncpg_url, create_sessionmaker
 from pane.db.tenant import enter_user, enter_vendor, enter_workspace, enter_workspace_as_user
+from pane.db.unit import transaction
 from pane.errors import NotFound, Unauthorized
 from tests.conftest import Servers, make_settings
 from tests.factories import Account, Api, bearer
@@ -299,11 +298,12 @@ async def test_a_failed_transaction_leaves_no_tenant_behind(
     ).leads == p.b_leads
 
 
-async def _request(runtime: Any, pair: Pair, error: BaseException | None = None) -> None:
-    """A request's transaction as pane.api.deps.unit_of_work runs it, scoped to A."""
-    async with unit_of_work(runtime) as session:
-        await enter_workspace(session, workspace_id=pair.a.workspace_id)
-        assert (await _probe(session)).leads == pair.a_leads
+async def _request(engine: Any, pair: Pair, error: BaseException | None = None) -> None:
+    """A request's transaction as pane.db.unit.transaction runs it, scoped to A on its
+    connection and read through its lazily made ORM session."""
+    async with transaction(engine) as unit:
+        await enter_workspace(unit.connection, workspace_id=pair.a.workspace_id)
+        assert (await _probe(unit.session)).leads == pair.a_leads
         if error is not None:
             raise error
 
@@ -311,12 +311,12 @@ async def _request(runtime: Any, pair: Pair, error: BaseException | None = None)
 async def test_the_request_unit_of_work_ends_the_tenant_on_every_path(
     pair: Pair, one_connection: async_sessionmaker[AsyncSession]
 ) -> None:
-    """pane.api.deps.unit_of_work, the transaction every request runs in."""
-    runtime: Any = SimpleNamespace(sessionmaker=one_connection)
+    """pane.db.unit.transaction, the transaction every request runs in."""
+    runtime: Any = one_connection.kw["bind"]
 
     async def assert_clean(context: str) -> None:
-        async with unit_of_work(runtime) as session:
-            _assert_clean(await _probe(session), context)
+        async with transaction(runtime) as unit:
+            _assert_clean(await _probe(unit.session), context)
 
     await _request(runtime, pair)
     await assert_clean("after a committed request")

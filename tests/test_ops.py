@@ -7,7 +7,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from pane.app import create_app
-from pane.db.engine import create_engine, create_sessionmaker
+from pane.db.engine import create_engine
 from pane.db.safety import UnsafeDatabaseRole
 from tests.conftest import make_settings
 
@@ -49,18 +49,18 @@ async def test_a_database_outage_while_running_is_a_503_problem(servers, api):
     app = create_app(make_settings(servers))
     async with LifespanManager(app) as manager:
         runtime = app.state.runtime
-        healthy = runtime.sessionmaker
-        runtime.sessionmaker = create_sessionmaker(
-            create_engine("postgresql://pane_app@127.0.0.1:1/pane", pool_size=1)
-        )
+        healthy = runtime.engine
+        runtime.engine = create_engine("postgresql://pane_app@127.0.0.1:1/pane", pool_size=1)
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             outage = await client.get("/v1/leads", headers=owner.headers)
             assert outage.status_code == 503
             assert outage.headers["content-type"] == "application/problem+json"
             assert outage.headers["retry-after"] == "5"
-            assert (await client.get("/readyz")).status_code == 200  # the pool itself is fine
-            runtime.sessionmaker = healthy
+            ready = await client.get("/readyz")
+            assert ready.status_code == 503
+            assert ready.json()["failures"] == ["database unreachable: ConnectionRefusedError"]
+            runtime.engine = healthy
             assert (await client.get("/v1/leads", headers=owner.headers)).status_code == 200
 
 

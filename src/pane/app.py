@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from pane import __version__
 from pane.api import api_keys, auth, leads, links, me, members, ops, vendors
 from pane.config import Settings, get_settings
-from pane.db.engine import create_engine, create_sessionmaker
+from pane.db.engine import create_engine
 from pane.db.safety import assert_runtime_role_is_safe
 from pane.errors import install_dependency_handlers, install_error_handlers
 from pane.logs import configure_logging
@@ -60,7 +60,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.runtime = Runtime(
                 settings=settings,
                 engine=engine,
-                sessionmaker=create_sessionmaker(engine),
                 redis=redis,
                 keyring=keyring,
                 tokens=AccessTokens(keyring.signing_key, settings.access_token_ttl_seconds),

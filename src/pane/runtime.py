@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pane.config import Settings
 from pane.ratelimit import LoginLimiter
@@ -17,7 +17,6 @@ from pane.services.security import AccessTokens
 class Runtime:
     settings: Settings
     engine: AsyncEngine
-    sessionmaker: async_sessionmaker[AsyncSession]
     redis: Redis
     keyring: KeyRing
     tokens: AccessTokens

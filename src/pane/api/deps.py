@@ -9,16 +9,16 @@ failed commit becomes an error response rather than a lie.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from pane.db.tenant import enter_user, enter_workspace_as_user
-from pane.errors import Forbidden, ProblemError, Unauthorized
+from pane.db.unit import Transaction, transaction
+from pane.errors import Forbidden, Unauthorized
 from pane.models import User
 from pane.principal import (
     AccountPrincipal,
@@ -47,49 +47,33 @@ async def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-@asynccontextmanager
-async def unit_of_work(runtime: Runtime) -> AsyncIterator[AsyncSession]:
-    async with runtime.sessionmaker() as session:
-        try:
-            yield session
-        except ProblemError as exc:
-            if exc.keep_changes:
-                await session.commit()
-            else:
-                await session.rollback()
-            raise
-        except BaseException:
-            await session.rollback()
-            raise
-        else:
-            await session.commit()
-
-
 async def _session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
-    async with unit_of_work(runtime) as session:
-        yield session
+    async with transaction(runtime.engine) as unit:
+        yield unit.session
 
 
 SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
 
 
-async def _authenticate(session: AsyncSession, runtime: Runtime, token: str | None) -> AnyPrincipal:
+async def _authenticate(
+    connection: AsyncConnection, runtime: Runtime, token: str | None
+) -> AnyPrincipal:
     if not token:
         raise Unauthorized("send an access token or API key as `Authorization: Bearer ...`")
     if token.startswith(API_KEY_PREFIX):
-        key_principal = await authenticate_key(session, key=token)
+        key_principal = await authenticate_key(connection, key=token)
         if key_principal is None:
             raise Unauthorized("API key is not valid, or has been revoked or has expired")
         return key_principal
     claims = runtime.tokens.verify(token)
     if claims.workspace_id is None:
-        await enter_user(session, user_id=claims.user_id)
+        await enter_user(connection, user_id=claims.user_id)
         return AccountPrincipal(user_id=claims.user_id)
     role = await enter_workspace_as_user(
-        session, workspace_id=claims.workspace_id, user_id=claims.user_id
+        connection, workspace_id=claims.workspace_id, user_id=claims.user_id
     )
     if role is None:
-        await enter_user(session, user_id=claims.user_id)
+        await enter_user(connection, user_id=claims.user_id)
         return AccountPrincipal(user_id=claims.user_id)
     return UserPrincipal(user_id=claims.user_id, workspace_id=claims.workspace_id, role=role)
 
@@ -101,9 +85,17 @@ P = TypeVar("P", bound=AnyPrincipal)
 class Context(Generic[P]):
     """The request's transaction and the principal it is scoped to."""
 
-    session: AsyncSession
+    unit: Transaction
     principal: P
     runtime: Runtime
+
+    @property
+    def session(self) -> AsyncSession:
+        return self.unit.session
+
+    @property
+    def connection(self) -> AsyncConnection:
+        return self.unit.connection
 
 
 def _context(
@@ -117,13 +109,13 @@ def _context(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> AsyncIterator[Context[Any]]:
         runtime = request.app.state.runtime
-        async with unit_of_work(runtime) as session:
+        async with transaction(runtime.engine) as unit:
             principal = await _authenticate(
-                session, runtime, credentials.credentials if credentials else None
+                unit.connection, runtime, credentials.credentials if credentials else None
             )
             if permission is not None:
                 _check(principal, permission, workspace_only=workspace_only)
-            yield Context(session=session, principal=principal, runtime=runtime)
+            yield Context(unit=unit, principal=principal, runtime=runtime)
 
     return context
 

@@ -57,7 +57,7 @@ async def list_leads(
 ) -> Response:
     """Leads, newest first, in stable pages. A vendor key sees its own leads in every workspace
     that actively links it. The vendor's raw payload is in the single-lead view."""
-    connection = await driver_connection(context.session)
+    connection = await driver_connection(context.connection)
     page = await leads.list_leads(
         connection,
         principal=context.principal,

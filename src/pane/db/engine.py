@@ -3,7 +3,7 @@ from typing import Any
 import asyncpg
 import orjson
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
 
@@ -36,7 +36,7 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
-async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
+async def driver_connection(bind: AsyncSession | AsyncConnection) -> asyncpg.Connection:
     """The asyncpg connection under a session's transaction, for hot paths that skip
     SQLAlchemy's statement pipeline (tenant scoping, list reads serialized straight to JSON).
 
@@ -44,7 +44,7 @@ async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
     issued before that would run outside the transaction and lose transaction-local settings.
     So the transaction is started here if the adapter has not started it yet.
     """
-    connection = await session.connection()
+    connection = await bind.connection() if isinstance(bind, AsyncSession) else bind
     raw = await connection.get_raw_connection()
     adapter: Any = raw.dbapi_connection
     if adapter._transaction is None:

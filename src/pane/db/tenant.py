@@ -11,10 +11,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from pane.db.engine import driver_connection
 from pane.principal import Permission, Principal, Role, VendorPrincipal
+
+Bind = AsyncSession | AsyncConnection
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,35 +29,35 @@ class KeyMatch:
 
 
 async def enter_workspace_as_user(
-    session: AsyncSession, *, workspace_id: uuid.UUID, user_id: uuid.UUID
+    bind: Bind, *, workspace_id: uuid.UUID, user_id: uuid.UUID
 ) -> Role | None:
     """Scope the transaction to a workspace for a user; None (nothing visible) for non-members."""
-    connection = await driver_connection(session)
+    connection = await driver_connection(bind)
     role = await connection.fetchval("SELECT pane_enter_workspace($1, $2)", workspace_id, user_id)
     return Role(role) if role else None
 
 
-async def _set(session: AsyncSession, name: str, value: uuid.UUID) -> None:
-    connection = await driver_connection(session)
+async def _set(bind: Bind, name: str, value: uuid.UUID) -> None:
+    connection = await driver_connection(bind)
     await connection.fetchval("SELECT set_config($1, $2, true)", name, str(value))
 
 
-async def enter_user(session: AsyncSession, *, user_id: uuid.UUID) -> None:
+async def enter_user(bind: Bind, *, user_id: uuid.UUID) -> None:
     """Let a user read their own memberships (and the workspaces they belong to), nothing else."""
-    await _set(session, "pane.user_id", user_id)
+    await _set(bind, "pane.user_id", user_id)
 
 
-async def enter_vendor(session: AsyncSession, *, vendor_id: uuid.UUID) -> None:
-    await _set(session, "pane.vendor_id", vendor_id)
+async def enter_vendor(bind: Bind, *, vendor_id: uuid.UUID) -> None:
+    await _set(bind, "pane.vendor_id", vendor_id)
 
 
-async def enter_workspace(session: AsyncSession, *, workspace_id: uuid.UUID) -> None:
+async def enter_workspace(bind: Bind, *, workspace_id: uuid.UUID) -> None:
     """Scope to a workspace for a non-user principal (an API key, a worker job)."""
-    await _set(session, "pane.workspace_id", workspace_id)
+    await _set(bind, "pane.workspace_id", workspace_id)
 
 
-async def match_api_key(session: AsyncSession, *, key_hash: bytes) -> KeyMatch | None:
-    connection = await driver_connection(session)
+async def match_api_key(bind: Bind, *, key_hash: bytes) -> KeyMatch | None:
+    connection = await driver_connection(bind)
     row = await connection.fetchrow(
         "SELECT kind, key_id, workspace_id, vendor_id, scopes FROM pane_authenticate_key($1)",
         key_hash,
@@ -71,12 +73,12 @@ async def match_api_key(session: AsyncSession, *, key_hash: bytes) -> KeyMatch |
     )
 
 
-async def enter_principal(session: AsyncSession, principal: Principal) -> None:
+async def enter_principal(bind: Bind, principal: Principal) -> None:
     """Re-apply an already authenticated principal (e.g. in a second transaction)."""
     if isinstance(principal, VendorPrincipal):
-        await enter_vendor(session, vendor_id=principal.vendor_id)
+        await enter_vendor(bind, vendor_id=principal.vendor_id)
     else:
-        await enter_workspace(session, workspace_id=principal.workspace_id)
+        await enter_workspace(bind, workspace_id=principal.workspace_id)
 
 
 def known_scopes(scopes: tuple[str, ...]) -> frozenset[Permission]:

@@ -10,9 +10,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from pane.db.engine import driver_connection
 from pane.db.tenant import enter_vendor, enter_workspace, known_scopes, match_api_key
 from pane.errors import NotFound, Unprocessable
 from pane.ids import new_id
@@ -28,12 +29,12 @@ from pane.principal import (
 from pane.services.audit import record_audit
 from pane.services.security import new_api_key, token_digest
 
-_TOUCH_WORKSPACE_KEY = text(
-    "UPDATE api_keys SET last_used_at = now() WHERE workspace_id = :workspace_id AND id = :id"
+_TOUCH_WORKSPACE_KEY = (
+    "UPDATE api_keys SET last_used_at = now() WHERE workspace_id = $1 AND id = $2"
     " AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')"
 )
-_TOUCH_VENDOR_KEY = text(
-    "UPDATE vendor_api_keys SET last_used_at = now() WHERE vendor_id = :vendor_id AND id = :id"
+_TOUCH_VENDOR_KEY = (
+    "UPDATE vendor_api_keys SET last_used_at = now() WHERE vendor_id = $1 AND id = $2"
     " AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')"
 )
 
@@ -130,22 +131,21 @@ async def create_vendor_key(session: AsyncSession, *, vendor_slug: str, name: st
 
 
 async def authenticate_key(
-    session: AsyncSession, *, key: str
+    connection: AsyncConnection, *, key: str
 ) -> ApiKeyPrincipal | VendorPrincipal | None:
     """Resolve a presented key and scope the transaction to its principal."""
-    match = await match_api_key(session, key_hash=token_digest(key))
+    match = await match_api_key(connection, key_hash=token_digest(key))
     if match is None:
         return None
+    driver = await driver_connection(connection)
     if match.kind == "vendor" and match.vendor_id is not None:
-        await enter_vendor(session, vendor_id=match.vendor_id)
-        await session.execute(_TOUCH_VENDOR_KEY, {"vendor_id": match.vendor_id, "id": match.key_id})
+        await enter_vendor(connection, vendor_id=match.vendor_id)
+        await driver.execute(_TOUCH_VENDOR_KEY, match.vendor_id, match.key_id)
         return VendorPrincipal(key_id=match.key_id, vendor_id=match.vendor_id)
     if match.workspace_id is None:
         return None
-    await enter_workspace(session, workspace_id=match.workspace_id)
-    await session.execute(
-        _TOUCH_WORKSPACE_KEY, {"workspace_id": match.workspace_id, "id": match.key_id}
-    )
+    await enter_workspace(connection, workspace_id=match.workspace_id)
+    await driver.execute(_TOUCH_WORKSPACE_KEY, match.workspace_id, match.key_id)
     return ApiKeyPrincipal(
         key_id=match.key_id, workspace_id=match.workspace_id, scopes=known_scopes(match.scopes)
     )
