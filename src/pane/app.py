@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import asyncpg
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from redis.asyncio import Redis
@@ -12,7 +13,7 @@ from redis.asyncio import Redis
 from pane import __version__
 from pane.api import api_keys, auth, leads, links, me, members, ops, vendors
 from pane.config import Settings, get_settings
-from pane.db.engine import create_engine
+from pane.db.engine import create_engine, create_pool
 from pane.db.safety import assert_runtime_role_is_safe
 from pane.errors import install_dependency_handlers, install_error_handlers
 from pane.logs import configure_logging
@@ -54,12 +55,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         login_limiter = LoginLimiter(
             redis_url, settings.login_limit_per_account, settings.login_limit_per_ip
         )
+        pool: asyncpg.Pool | None = None
         try:
             await assert_runtime_role_is_safe(engine)
+            pool = await create_pool(database_url, size=settings.db_pool_size)
             keyring = load_key_ring(settings)
             app.state.runtime = Runtime(
                 settings=settings,
                 engine=engine,
+                pool=pool,
                 redis=redis,
                 keyring=keyring,
                 tokens=AccessTokens(keyring.signing_key, settings.access_token_ttl_seconds),
@@ -67,6 +71,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
             yield
         finally:
+            if pool is not None:
+                await pool.close()
             await login_limiter.aclose()
             await redis.aclose()
             await engine.dispose()

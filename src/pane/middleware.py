@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from typing import Any
 
 import structlog
 from prometheus_client import Counter, Histogram
@@ -26,6 +27,17 @@ LATENCY = Histogram(
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 access_log = structlog.get_logger("pane.access")
+_series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
+def _observe(method: str, route: str, status: int, seconds: float) -> None:
+    # labels() takes a lock and hashes its arguments; the children are cached per series.
+    series = _series.get((method, route, status))
+    if series is None:
+        series = (REQUESTS.labels(method, route, str(status)), LATENCY.labels(method, route))
+        _series[(method, route, status)] = series
+    series[0].inc()
+    series[1].observe(seconds)
 
 
 class RequestContextMiddleware:
@@ -75,8 +87,7 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            REQUESTS.labels(scope["method"], template, str(status)).inc()
-            LATENCY.labels(scope["method"], template).observe(elapsed)
+            _observe(scope["method"], template, status, elapsed)
             access_log.info(
                 "request",
                 method=scope["method"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import asyncpg
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -17,6 +18,8 @@ from pane.services.security import AccessTokens
 class Runtime:
     settings: Settings
     engine: AsyncEngine
+    # Read-only list endpoints run on asyncpg directly: no ORM, no SQLAlchemy pool bookkeeping.
+    pool: asyncpg.Pool
     redis: Redis
     keyring: KeyRing
     tokens: AccessTokens

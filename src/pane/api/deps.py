@@ -12,11 +12,12 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
+import asyncpg
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from pane.db.tenant import enter_user, enter_workspace_as_user
+from pane.db.tenant import Bind, enter_user, enter_workspace_as_user
 from pane.db.unit import Transaction, transaction
 from pane.errors import Forbidden, Unauthorized
 from pane.models import User
@@ -55,9 +56,7 @@ async def _session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
 
 
-async def _authenticate(
-    connection: AsyncConnection, runtime: Runtime, token: str | None
-) -> AnyPrincipal:
+async def _authenticate(connection: Bind, runtime: Runtime, token: str | None) -> AnyPrincipal:
     if not token:
         raise Unauthorized("send an access token or API key as `Authorization: Bearer ...`")
     if token.startswith(API_KEY_PREFIX):
@@ -130,6 +129,36 @@ def _check(principal: AnyPrincipal, permission: Permission, *, workspace_only: b
         )
     if permission not in principal.permissions:
         raise Forbidden(f"this action needs the {permission.value} permission")
+
+
+@dataclass(frozen=True, slots=True)
+class RowsContext(Generic[P]):
+    """A read-only request on asyncpg directly, for lists that go from SQL rows to JSON."""
+
+    connection: asyncpg.Connection
+    principal: P
+    runtime: Runtime
+
+
+def _rows_context(permission: Permission) -> Callable[..., AsyncIterator[RowsContext[Any]]]:
+    async def context(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> AsyncIterator[RowsContext[Any]]:
+        runtime = request.app.state.runtime
+        async with runtime.pool.acquire() as connection, connection.transaction():
+            principal = await _authenticate(
+                connection, runtime, credentials.credentials if credentials else None
+            )
+            _check(principal, permission, workspace_only=False)
+            yield RowsContext(connection=connection, principal=principal, runtime=runtime)
+
+    return context
+
+
+def reads_rows(permission: Permission) -> Any:
+    """Like ``reads``, on a bare asyncpg connection: for hot list endpoints."""
+    return Depends(_rows_context(permission), scope="function")
 
 
 AnyContext = Annotated[

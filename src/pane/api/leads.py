@@ -8,10 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query
 from starlette.responses import Response
 
-from pane.api.deps import Context, in_workspace, reads
+from pane.api.deps import Context, RowsContext, in_workspace, reads, reads_rows
 from pane.api.schemas import LeadDetail, LeadOut, LeadPatch, PageOf, json_response
 from pane.api.vendors import NO_NUL, Cursor, Limit
-from pane.db.engine import driver_connection
 from pane.errors import BadRequest
 from pane.models import Lead
 from pane.principal import Permission, Principal, WorkspacePrincipal
@@ -22,6 +21,7 @@ from pane.services.pagination import DEFAULT_LIMIT
 router = APIRouter(prefix="/v1/leads", tags=["leads"])
 
 LeadReader = Annotated[Context[Principal], reads(Permission.LEADS_READ)]
+LeadRows = Annotated[RowsContext[Principal], reads_rows(Permission.LEADS_READ)]
 LeadWriter = Annotated[Context[WorkspacePrincipal], in_workspace(Permission.LEADS_WRITE)]
 
 _ETAG = re.compile(r'^\s*(?:W/)?"(\d+)"\s*$')
@@ -42,7 +42,7 @@ def _expected_version(if_match: str | None) -> int | None:
 
 @router.get("", response_model=PageOf[LeadOut])
 async def list_leads(
-    context: LeadReader,
+    context: LeadRows,
     vendor_id: uuid.UUID | None = None,
     status: LeadStatus | None = None,
     updated_since: Annotated[
@@ -57,9 +57,8 @@ async def list_leads(
 ) -> Response:
     """Leads, newest first, in stable pages. A vendor key sees its own leads in every workspace
     that actively links it. The vendor's raw payload is in the single-lead view."""
-    connection = await driver_connection(context.connection)
     page = await leads.list_leads(
-        connection,
+        context.connection,
         principal=context.principal,
         filters=LeadFilters(vendor_id=vendor_id, status=status, updated_since=updated_since, q=q),
         cursor=cursor,

@@ -32,6 +32,22 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     )
 
 
+def plain_url(url: str) -> str:
+    """The URL as libpq and asyncpg spell it (no SQLAlchemy driver suffix)."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def create_pool(url: str, *, size: int, min_size: int = 1) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(
+        plain_url(url),
+        min_size=min(min_size, size),
+        max_size=size,
+        server_settings={"application_name": "pane"},
+    )
+    assert pool is not None
+    return pool
+
+
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 

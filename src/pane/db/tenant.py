@@ -10,13 +10,21 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import TypeAlias
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from pane.db.engine import driver_connection
 from pane.principal import Permission, Principal, Role, VendorPrincipal
 
-Bind = AsyncSession | AsyncConnection
+Bind: TypeAlias = AsyncSession | AsyncConnection | asyncpg.Connection
+
+
+async def _driver(bind: Bind) -> asyncpg.Connection:
+    if isinstance(bind, asyncpg.Connection):
+        return bind
+    return await driver_connection(bind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,13 +40,13 @@ async def enter_workspace_as_user(
     bind: Bind, *, workspace_id: uuid.UUID, user_id: uuid.UUID
 ) -> Role | None:
     """Scope the transaction to a workspace for a user; None (nothing visible) for non-members."""
-    connection = await driver_connection(bind)
+    connection = await _driver(bind)
     role = await connection.fetchval("SELECT pane_enter_workspace($1, $2)", workspace_id, user_id)
     return Role(role) if role else None
 
 
 async def _set(bind: Bind, name: str, value: uuid.UUID) -> None:
-    connection = await driver_connection(bind)
+    connection = await _driver(bind)
     await connection.fetchval("SELECT set_config($1, $2, true)", name, str(value))
 
 
@@ -57,7 +65,7 @@ async def enter_workspace(bind: Bind, *, workspace_id: uuid.UUID) -> None:
 
 
 async def match_api_key(bind: Bind, *, key_hash: bytes) -> KeyMatch | None:
-    connection = await driver_connection(bind)
+    connection = await _driver(bind)
     row = await connection.fetchrow(
         "SELECT kind, key_id, workspace_id, vendor_id, scopes FROM pane_authenticate_key($1)",
         key_hash,

@@ -10,11 +10,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import asyncpg
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from pane.db.engine import driver_connection
-from pane.db.tenant import enter_vendor, enter_workspace, known_scopes, match_api_key
+from pane.db.tenant import Bind, enter_vendor, enter_workspace, known_scopes, match_api_key
 from pane.errors import NotFound, Unprocessable
 from pane.ids import new_id
 from pane.models import ApiKey, Vendor, VendorApiKey
@@ -131,13 +132,17 @@ async def create_vendor_key(session: AsyncSession, *, vendor_slug: str, name: st
 
 
 async def authenticate_key(
-    connection: AsyncConnection, *, key: str
+    connection: Bind, *, key: str
 ) -> ApiKeyPrincipal | VendorPrincipal | None:
     """Resolve a presented key and scope the transaction to its principal."""
     match = await match_api_key(connection, key_hash=token_digest(key))
     if match is None:
         return None
-    driver = await driver_connection(connection)
+    driver = (
+        connection
+        if isinstance(connection, asyncpg.Connection)
+        else (await driver_connection(connection))
+    )
     if match.kind == "vendor" and match.vendor_id is not None:
         await enter_vendor(connection, vendor_id=match.vendor_id)
         await driver.execute(_TOUCH_VENDOR_KEY, match.vendor_id, match.key_id)
