@@ -324,7 +324,7 @@ def main() -> None:
         pane_headers = [
             {
                 "Authorization": "Bearer "
-                + tokens.issue(user_id=uuid.UUID(u), workspace_id=uuid.UUID(w))
+                + tokens.issue(user_id=uuid.UUID(u), workspace_id=uuid.UUID(w), role="owner")
             }
             for u, w in owners
         ]

@@ -301,19 +301,27 @@ def upgrade() -> None:
     op.execute(
         """
         CREATE FUNCTION pane_visible_workspaces() RETURNS uuid[]
-        LANGUAGE sql STABLE AS $$
-          -- Every cast goes through NULLIF: a setting once used on a connection reverts to ''
-          -- (not NULL), and the planner may evaluate the branch that is not taken.
-          SELECT CASE
-            WHEN NULLIF(current_setting('pane.workspace_id', true), '') IS NOT NULL
-              THEN ARRAY[NULLIF(current_setting('pane.workspace_id', true), '')::uuid]
-            WHEN NULLIF(current_setting('pane.vendor_id', true), '') IS NOT NULL
-              THEN ARRAY(SELECT l.workspace_id FROM vendor_links l
-                         WHERE l.vendor_id = NULLIF(current_setting('pane.vendor_id', true), '')::uuid
-                           AND l.status = 'active')
-            ELSE '{}'::uuid[]
-          END
-        $$
+        LANGUAGE plpgsql STABLE AS $$
+        -- PL/pgSQL, not SQL: a non-inlinable SQL function has its body planned again for
+        -- every statement that calls it, which more than doubled the cost of a list query;
+        -- PL/pgSQL keeps its plans for the session.
+        DECLARE
+          ws uuid := NULLIF(current_setting('pane.workspace_id', true), '')::uuid;
+          usr uuid := NULLIF(current_setting('pane.user_id', true), '')::uuid;
+          vendor uuid := NULLIF(current_setting('pane.vendor_id', true), '')::uuid;
+        BEGIN
+          IF ws IS NOT NULL AND usr IS NOT NULL THEN
+            -- a user principal must still be a member: checked here too, not only by the API
+            RETURN ARRAY(SELECT m.workspace_id FROM memberships m
+                         WHERE m.workspace_id = ws AND m.user_id = usr);
+          ELSIF ws IS NOT NULL THEN
+            RETURN ARRAY[ws];
+          ELSIF vendor IS NOT NULL THEN
+            RETURN ARRAY(SELECT l.workspace_id FROM vendor_links l
+                         WHERE l.vendor_id = vendor AND l.status = 'active');
+          END IF;
+          RETURN '{}'::uuid[];
+        END $$
         """
     )
     for table in TENANT_TABLES:
@@ -361,6 +369,32 @@ def upgrade() -> None:
         END $$
         """
     )
+    # The read path's one round trip: sent as `BEGIN; SELECT pane_begin_reading(...)`, it scopes
+    # the transaction and refuses (insufficient_privilege) unless the user is still a member
+    # whose current role is one of p_roles.
+    op.execute(
+        """
+        CREATE FUNCTION pane_begin_reading(p_workspace uuid, p_user uuid, p_roles text[])
+        RETURNS void LANGUAGE plpgsql VOLATILE AS $$
+        DECLARE found_role text;
+        BEGIN
+          PERFORM set_config('pane.workspace_id', p_workspace::text, true);
+          PERFORM set_config('pane.user_id', p_user::text, true);
+          SELECT role INTO found_role FROM memberships
+            WHERE workspace_id = p_workspace AND user_id = p_user;
+          IF found_role IS NULL THEN
+            PERFORM set_config('pane.workspace_id', '', true);
+            RAISE EXCEPTION 'not a member of this workspace'
+              USING ERRCODE = 'insufficient_privilege', HINT = 'pane:not-member';
+          END IF;
+          IF NOT found_role = ANY (p_roles) THEN
+            PERFORM set_config('pane.workspace_id', '', true);
+            RAISE EXCEPTION 'role % lacks the permission', found_role
+              USING ERRCODE = 'insufficient_privilege', HINT = 'pane:role';
+          END IF;
+        END $$
+        """
+    )
     # The narrow path from an API key to its principal: knowing the key's hash makes exactly
     # that key row visible; the function then enters the key's workspace (or vendor) and
     # forgets the hash. Runs with the caller's rights; RLS applies throughout.
@@ -393,11 +427,13 @@ def upgrade() -> None:
     op.execute("GRANT EXECUTE ON FUNCTION pane_visible_workspaces() TO pane_app")
     op.execute("GRANT EXECUTE ON FUNCTION pane_enter_workspace(uuid, uuid) TO pane_app")
     op.execute("GRANT EXECUTE ON FUNCTION pane_authenticate_key(bytea) TO pane_app")
+    op.execute("GRANT EXECUTE ON FUNCTION pane_begin_reading(uuid, uuid, text[]) TO pane_app")
     op.execute("REVOKE ALL ON alembic_version FROM pane_app")
 
 
 def downgrade() -> None:
     op.execute("DROP FUNCTION IF EXISTS pane_authenticate_key(bytea)")
+    op.execute("DROP FUNCTION IF EXISTS pane_begin_reading(uuid, uuid, text[])")
     op.execute("DROP FUNCTION IF EXISTS pane_enter_workspace(uuid, uuid)")
     op.execute("DROP FUNCTION IF EXISTS pane_visible_workspaces() CASCADE")
     for table in [

@@ -45,6 +45,11 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OWNER: frozenset(_ADMIN | {Permission.WORKSPACE_WRITE}),
 }
 
+ROLES_WITH: dict[Permission, tuple[Role, ...]] = {
+    permission: tuple(role for role in Role if permission in ROLE_PERMISSIONS[role])
+    for permission in Permission
+}
+
 # What a workspace API key may be granted: data access, never the power to mint keys or
 # change who belongs to the workspace.
 API_KEY_SCOPES: frozenset[Permission] = frozenset(

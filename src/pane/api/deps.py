@@ -17,14 +17,25 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from pane.db.tenant import Bind, enter_user, enter_workspace_as_user
+from pane.db.tenant import (
+    Bind,
+    NotAMember,
+    RoleNotAllowed,
+    begin_reading,
+    end_reading,
+    enter_user,
+    enter_workspace_as_user,
+)
 from pane.db.unit import Transaction, transaction
 from pane.errors import Forbidden, Unauthorized
 from pane.models import User
 from pane.principal import (
+    ROLES_WITH,
     AccountPrincipal,
     AnyPrincipal,
     Permission,
+    Principal,
+    Role,
     UserPrincipal,
     VendorPrincipal,
 )
@@ -133,11 +144,55 @@ def _check(principal: AnyPrincipal, permission: Permission, *, workspace_only: b
 
 @dataclass(frozen=True, slots=True)
 class RowsContext(Generic[P]):
-    """A read-only request on asyncpg directly, for lists that go from SQL rows to JSON."""
+    """A read-only request on asyncpg directly, for lists that go from SQL rows to JSON.
+
+    Three round trips in all: scope and check, the query, end and reset. For a user, the
+    database checks membership and that the current role grants the permission; the
+    principal's ``role`` is the one in the token (not used to decide anything here)."""
 
     connection: asyncpg.Connection
     principal: P
     runtime: Runtime
+
+
+_NO_WORKSPACE = (
+    "no workspace selected: you are not a member of the workspace in your token; "
+    "log in again or refresh with a workspace_id"
+)
+
+
+async def _begin_reading(
+    connection: asyncpg.Connection, runtime: Runtime, token: str | None, permission: Permission
+) -> tuple[Principal, bool]:
+    """Authenticate and scope a read transaction; say whether it must commit (an API key's
+    last_used_at) or may simply be rolled back."""
+    if not token:
+        raise Unauthorized("send an access token or API key as `Authorization: Bearer ...`")
+    if token.startswith(API_KEY_PREFIX):
+        await connection.execute("BEGIN")
+        key_principal = await authenticate_key(connection, key=token)
+        if key_principal is None:
+            raise Unauthorized("API key is not valid, or has been revoked or has expired")
+        _check(key_principal, permission, workspace_only=False)
+        return key_principal, True
+    claims = runtime.tokens.verify(token)
+    if claims.workspace_id is None or claims.role is None:
+        raise Forbidden(_NO_WORKSPACE)
+    try:
+        await begin_reading(
+            connection,
+            workspace_id=claims.workspace_id,
+            user_id=claims.user_id,
+            roles=ROLES_WITH[permission],
+        )
+    except NotAMember as exc:
+        raise Forbidden(_NO_WORKSPACE) from exc
+    except RoleNotAllowed as exc:
+        raise Forbidden(f"this action needs the {permission.value} permission") from exc
+    principal = UserPrincipal(
+        user_id=claims.user_id, workspace_id=claims.workspace_id, role=Role(claims.role)
+    )
+    return principal, False
 
 
 def _rows_context(permission: Permission) -> Callable[..., AsyncIterator[RowsContext[Any]]]:
@@ -146,12 +201,18 @@ def _rows_context(permission: Permission) -> Callable[..., AsyncIterator[RowsCon
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> AsyncIterator[RowsContext[Any]]:
         runtime = request.app.state.runtime
-        async with runtime.pool.acquire() as connection, connection.transaction():
-            principal = await _authenticate(
-                connection, runtime, credentials.credentials if credentials else None
-            )
-            _check(principal, permission, workspace_only=False)
-            yield RowsContext(connection=connection, principal=principal, runtime=runtime)
+        async with runtime.pool.acquire() as connection:
+            must_commit = False
+            try:
+                principal, must_commit = await _begin_reading(
+                    connection,
+                    runtime,
+                    credentials.credentials if credentials else None,
+                    permission,
+                )
+                yield RowsContext(connection=connection, principal=principal, runtime=runtime)
+            finally:
+                await end_reading(connection, commit=must_commit)
 
     return context
 

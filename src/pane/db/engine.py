@@ -37,12 +37,19 @@ def plain_url(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+async def _reset_by_borrower(connection: asyncpg.Connection) -> None:
+    """The read path ends its transaction and resets the session in one statement before it
+    gives the connection back (pane.db.tenant.end_reading); asyncpg still rolls back any
+    transaction left open. pane sets no session-level state, so nothing else is left over."""
+
+
 async def create_pool(url: str, *, size: int, min_size: int = 1) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
         plain_url(url),
         min_size=min(min_size, size),
         max_size=size,
         server_settings={"application_name": "pane"},
+        reset=_reset_by_borrower,
     )
     assert pool is not None
     return pool

@@ -9,6 +9,7 @@ transaction rather than through SQLAlchemy's statement pipeline.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
@@ -79,6 +80,42 @@ async def match_api_key(bind: Bind, *, key_hash: bytes) -> KeyMatch | None:
         vendor_id=row["vendor_id"],
         scopes=tuple(row["scopes"]),
     )
+
+
+async def begin_reading(
+    connection: asyncpg.Connection,
+    *,
+    workspace_id: uuid.UUID,
+    user_id: uuid.UUID,
+    roles: Sequence[Role],
+) -> None:
+    """Open a read transaction scoped to a member in one round trip (a simple-protocol query
+    cannot take parameters; the values are UUIDs and role names, rendered canonically)."""
+    assert isinstance(workspace_id, uuid.UUID)
+    assert isinstance(user_id, uuid.UUID)
+    allowed = "{" + ",".join(role.value for role in roles) + "}"
+    try:
+        await connection.execute(
+            f"BEGIN; SELECT pane_begin_reading('{workspace_id}', '{user_id}', '{allowed}')"
+        )
+    except asyncpg.InsufficientPrivilegeError as exc:
+        if getattr(exc, "hint", None) == "pane:not-member":
+            raise NotAMember from exc
+        raise RoleNotAllowed from exc
+
+
+async def end_reading(connection: asyncpg.Connection, *, commit: bool) -> None:
+    """End the transaction and reset the session in the same round trip."""
+    ending = ("COMMIT;\n" if commit else "ROLLBACK;\n") if connection.is_in_transaction() else ""
+    await connection.execute(ending + connection.get_reset_query())
+
+
+class NotAMember(Exception):
+    """The user is not (or no longer) a member of the workspace in their token."""
+
+
+class RoleNotAllowed(Exception):
+    """The member's current role does not grant what the request needs."""
 
 
 async def enter_principal(bind: Bind, principal: Principal) -> None:

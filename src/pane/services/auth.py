@@ -30,6 +30,14 @@ REFRESH_PREFIX = "prt_"
 
 
 @dataclass(frozen=True, slots=True)
+class Seat:
+    """A user's place in a workspace: which one, and with what role."""
+
+    workspace_id: uuid.UUID
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
 class TokenPair:
     access_token: str
     refresh_token: str
@@ -47,9 +55,10 @@ async def _issue(
     tokens: AccessTokens,
     refresh_ttl: int,
     user_id: uuid.UUID,
-    workspace_id: uuid.UUID | None,
+    seat: Seat | None,
     family_id: uuid.UUID | None = None,
 ) -> TokenPair:
+    workspace_id = seat.workspace_id if seat else None
     refresh = new_opaque_token(REFRESH_PREFIX)
     session.add(
         RefreshToken(
@@ -63,7 +72,9 @@ async def _issue(
     )
     await session.flush()
     return TokenPair(
-        access_token=tokens.issue(user_id=user_id, workspace_id=workspace_id),
+        access_token=tokens.issue(
+            user_id=user_id, workspace_id=workspace_id, role=seat.role if seat else None
+        ),
         refresh_token=refresh,
         expires_in=tokens.ttl_seconds,
         workspace_id=workspace_id,
@@ -127,22 +138,26 @@ async def sign_up(
     user = await create_user(session, email=email, password=password, name=name)
     workspace = await create_workspace(session, name=workspace_name, owner_id=user.id)
     pair = await _issue(
-        session, tokens=tokens, refresh_ttl=refresh_ttl, user_id=user.id, workspace_id=workspace.id
+        session,
+        tokens=tokens,
+        refresh_ttl=refresh_ttl,
+        user_id=user.id,
+        seat=Seat(workspace.id, Role.OWNER.value),
     )
     return user, workspace, pair
 
 
 async def _pick_workspace(
     session: AsyncSession, *, user_id: uuid.UUID, wanted: uuid.UUID | None
-) -> uuid.UUID | None:
+) -> Seat | None:
     await enter_user(session, user_id=user_id)
-    query = select(Membership.workspace_id).where(Membership.user_id == user_id)
+    query = select(Membership.workspace_id, Membership.role).where(Membership.user_id == user_id)
     if wanted is not None:
-        found = await session.scalar(query.where(Membership.workspace_id == wanted))
-        if found is None:
-            raise Forbidden(f"you are not a member of workspace {wanted}")
-        return found
-    return await session.scalar(query.order_by(Membership.created_at).limit(1))
+        query = query.where(Membership.workspace_id == wanted)
+    row = (await session.execute(query.order_by(Membership.created_at).limit(1))).first()
+    if row is None and wanted is not None:
+        raise Forbidden(f"you are not a member of workspace {wanted}")
+    return Seat(row.workspace_id, row.role) if row else None
 
 
 async def log_in(
@@ -164,7 +179,7 @@ async def log_in(
         user.password_hash = hash_password(password)
     chosen = await _pick_workspace(session, user_id=user.id, wanted=workspace_id)
     return await _issue(
-        session, tokens=tokens, refresh_ttl=refresh_ttl, user_id=user.id, workspace_id=chosen
+        session, tokens=tokens, refresh_ttl=refresh_ttl, user_id=user.id, seat=chosen
     )
 
 
@@ -209,12 +224,12 @@ async def refresh(
         tokens=tokens,
         refresh_ttl=refresh_ttl,
         user_id=stored.user_id,
-        workspace_id=chosen,
+        seat=chosen,
         family_id=stored.family_id,
     )
 
 
-async def _keep_or_pick(session: AsyncSession, stored: RefreshToken) -> uuid.UUID | None:
+async def _keep_or_pick(session: AsyncSession, stored: RefreshToken) -> Seat | None:
     """Stay in the workspace of the last token if still a member, else fall back to another."""
     if stored.workspace_hint is None:
         return await _pick_workspace(session, user_id=stored.user_id, wanted=None)

@@ -63,6 +63,9 @@ def new_api_key() -> tuple[str, str]:
 class AccessClaims:
     user_id: uuid.UUID
     workspace_id: uuid.UUID | None
+    # The role when the token was issued; every use re-checks membership and role in the
+    # database, so a stale claim can never grant more than the member has now.
+    role: str | None
     expires_at: int
 
 
@@ -78,7 +81,9 @@ class AccessTokens:
         self.ttl_seconds = ttl_seconds
         self._verified: dict[str, AccessClaims] = {}
 
-    def issue(self, *, user_id: uuid.UUID, workspace_id: uuid.UUID | None) -> str:
+    def issue(
+        self, *, user_id: uuid.UUID, workspace_id: uuid.UUID | None, role: str | None = None
+    ) -> str:
         now = int(time.time())
         claims: dict[str, object] = {
             "sub": str(user_id),
@@ -89,6 +94,8 @@ class AccessTokens:
         }
         if workspace_id is not None:
             claims["wid"] = str(workspace_id)
+        if role is not None:
+            claims["rol"] = role
         return jwt.encode({"alg": _ALGORITHM}, claims, self._key)
 
     def verify(self, token: str) -> AccessClaims:
@@ -111,6 +118,7 @@ class AccessTokens:
             return AccessClaims(
                 user_id=uuid.UUID(decoded.claims["sub"]),
                 workspace_id=uuid.UUID(wid) if wid else None,
+                role=decoded.claims.get("rol"),
                 expires_at=int(decoded.claims["exp"]),
             )
         except JoseError as exc:
