@@ -15,6 +15,7 @@ from pane.ids import new_id
 from pane.services.security import new_api_key, token_digest
 
 PASSWORD = "correct horse battery"
+PROBLEM = "application/problem+json"
 
 
 @dataclass
@@ -183,3 +184,33 @@ class Api:
         finally:
             await connection.close()
         return ids
+
+
+def assert_problem(
+    response: httpx.Response, status: int, slug: str | None = None
+) -> dict[str, Any]:
+    """An RFC 9457 problem of this status (and type), with a request id; returns its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].split(";")[0] == PROBLEM
+    body = response.json()
+    assert isinstance(body, dict)
+    assert body["type"].startswith("urn:pane:problem:")
+    if slug is not None:
+        assert body["type"] == f"urn:pane:problem:{slug}"
+    assert body["status"] == status
+    assert isinstance(body["title"], str)
+    assert body["title"]
+    assert isinstance(body["detail"], str)
+    assert body["detail"]
+    assert response.headers.get("x-request-id")
+    return body
+
+
+def error_fields(body: dict[str, Any]) -> list[str]:
+    assert isinstance(body["errors"], list)
+    assert body["errors"]
+    for error in body["errors"]:
+        assert set(error) == {"field", "message"}
+        assert isinstance(error["message"], str)
+        assert error["message"]
+    return [error["field"] for error in body["errors"]]

@@ -11,9 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.factories import Account, Api, bearer, unique_email
+from tests.factories import Account, Api, assert_problem, bearer, unique_email
 
-PROBLEM = "application/problem+json"
 GRANTABLE = [
     "audit:read",
     "leads:read",
@@ -22,17 +21,6 @@ GRANTABLE = [
     "links:write",
     "members:read",
 ]
-
-
-def problem(response: httpx.Response, status: int, slug: str) -> dict[str, Any]:
-    """Assert an RFC 9457 problem of the given status and type; return its body."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM), response.headers
-    body = dict(response.json())
-    assert body["type"] == f"urn:pane:problem:{slug}", body
-    assert body["status"] == status
-    assert body["detail"]
-    return body
 
 
 async def create_key(http: httpx.AsyncClient, account: Account, **fields: Any) -> httpx.Response:
@@ -92,7 +80,7 @@ async def test_only_owners_and_admins_issue_keys(http, admin_db, staff, role, al
     if allowed:
         assert response.status_code == 201, response.text
     else:
-        assert "keys:manage" in problem(response, 403, "forbidden")["detail"]
+        assert "keys:manage" in assert_problem(response, 403, "forbidden")["detail"]
     assert await keys_in(admin_db, actor.workspace_id) == before + (1 if allowed else 0)
     listed = await http.get("/v1/api-keys", headers=staff["owner"].headers)
     assert (f"by {role}" in [key["name"] for key in listed.json()]) is allowed
@@ -154,9 +142,9 @@ async def test_read_scoped_key_reads_but_cannot_write(http, api):
     patched = await http.patch(
         f"/v1/leads/{lead_id}", json={"notes": "from a key"}, headers=bearer(key)
     )
-    assert "leads:write" in problem(patched, 403, "forbidden")["detail"]
+    assert "leads:write" in assert_problem(patched, 403, "forbidden")["detail"]
     links = await http.get("/v1/links", headers=bearer(key))
-    assert "links:read" in problem(links, 403, "forbidden")["detail"]
+    assert "links:read" in assert_problem(links, 403, "forbidden")["detail"]
 
     me = await http.get("/v1/me", headers=bearer(key))
     assert me.status_code == 200, me.text
@@ -183,12 +171,14 @@ async def test_key_only_sees_its_own_workspace(http, api):
     mine, _ = await seeded_workspace(api)
     theirs, their_lead = await seeded_workspace(api)
     key = await api.api_key(mine, ["leads:read", "leads:write"])
-    problem(await http.get(f"/v1/leads/{their_lead}", headers=bearer(key)), 404, "not-found")
+    assert_problem(await http.get(f"/v1/leads/{their_lead}", headers=bearer(key)), 404, "not-found")
     listed = await http.get("/v1/leads", headers=bearer(key))
     assert str(their_lead) not in listed.text
     # Nor can another workspace's admin revoke it.
     key_id = (await http.get("/v1/api-keys", headers=mine.headers)).json()[0]["id"]
-    problem(await http.delete(f"/v1/api-keys/{key_id}", headers=theirs.headers), 404, "not-found")
+    assert_problem(
+        await http.delete(f"/v1/api-keys/{key_id}", headers=theirs.headers), 404, "not-found"
+    )
     assert (await http.get("/v1/leads", headers=bearer(key))).status_code == 200
 
 
@@ -202,7 +192,7 @@ async def test_key_only_sees_its_own_workspace(http, api):
 )
 async def test_admin_scopes_are_not_grantable(http, admin_db, keyless, scopes, named):
     response = await create_key(http, keyless, scopes=scopes)
-    body = problem(response, 422, "validation-error")
+    body = assert_problem(response, 422, "validation-error")
     assert named in body["detail"]
     assert "body.scopes" in [error["field"] for error in body["errors"]]
     assert await keys_in(admin_db, keyless.workspace_id) == 0
@@ -219,7 +209,7 @@ async def test_admin_scopes_are_not_grantable(http, admin_db, keyless, scopes, n
     ids=["no-scopes", "unknown-scope", "blank-name", "unknown-field"],
 )
 async def test_key_request_validation(http, admin_db, keyless, fields, field):
-    body = problem(await create_key(http, keyless, **fields), 422, "validation-error")
+    body = assert_problem(await create_key(http, keyless, **fields), 422, "validation-error")
     assert field in [error["field"] for error in body["errors"]]
     assert await keys_in(admin_db, keyless.workspace_id) == 0
 
@@ -243,7 +233,7 @@ async def test_revoked_key_is_unauthorized(http, api, admin_db):
     assert revoked.json()["revoked_at"] is not None
 
     response = await http.get("/v1/leads", headers=bearer(issued["key"]))
-    body = problem(response, 401, "unauthorized")
+    body = assert_problem(response, 401, "unauthorized")
     assert "revoked" in body["detail"]
     assert response.headers["www-authenticate"] == "Bearer"
     # Revoking again is harmless and not audited twice.
@@ -261,12 +251,12 @@ async def test_revoked_key_is_unauthorized(http, api, admin_db):
 
 async def test_revoking_an_unknown_key_is_not_found(http, keyless):
     response = await http.delete(f"/v1/api-keys/{uuid.uuid4()}", headers=keyless.headers)
-    problem(response, 404, "not-found")
+    assert_problem(response, 404, "not-found")
 
 
 async def test_expiry_in_the_past_is_refused(http, admin_db, keyless):
     past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
-    body = problem(await create_key(http, keyless, expires_at=past), 422, "validation-error")
+    body = assert_problem(await create_key(http, keyless, expires_at=past), 422, "validation-error")
     assert "body.expires_at" in [error["field"] for error in body["errors"]]
     assert await keys_in(admin_db, keyless.workspace_id) == 0
 
@@ -284,7 +274,7 @@ async def test_expired_key_is_unauthorized(http, api, admin_db):
         uuid.UUID(issued["id"]),
     )
     response = await http.get("/v1/leads", headers=bearer(issued["key"]))
-    assert "expired" in problem(response, 401, "unauthorized")["detail"]
+    assert "expired" in assert_problem(response, 401, "unauthorized")["detail"]
 
 
 async def test_last_used_at_is_recorded(http, api):
@@ -325,14 +315,14 @@ async def test_key_cannot_manage_keys_or_members(http, api, admin_db):
     ]
     for permission, method, url, payload in attempts:
         response = await http.request(method, url, json=payload, headers=headers)
-        assert permission in problem(response, 403, "forbidden")["detail"], (method, url)
+        assert permission in assert_problem(response, 403, "forbidden")["detail"], (method, url)
     # Nor may a key act as a user: join a workspace or create one.
     accepted = await http.post(
         "/v1/invitations/accept", json={"token": pending.json()["token"]}, headers=headers
     )
-    assert "signed-in user" in problem(accepted, 403, "forbidden")["detail"]
+    assert "signed-in user" in assert_problem(accepted, 403, "forbidden")["detail"]
     created = await http.post("/v1/workspaces", json={"name": "Key's own"}, headers=headers)
-    problem(created, 403, "forbidden")
+    assert_problem(created, 403, "forbidden")
 
     # Reading members is a grantable scope, and works.
     members = await http.get("/v1/members", headers=headers)
@@ -355,6 +345,6 @@ async def test_expiry_without_a_timezone_is_refused_or_read_as_utc(http, keyless
         )
         assert revoked.status_code == 200
     else:
-        body = problem(response, 422, "validation-error")
+        body = assert_problem(response, 422, "validation-error")
         assert "body.expires_at" in [error["field"] for error in body["errors"]]
         assert await keys_in(admin_db, keyless.workspace_id) == 0

@@ -23,9 +23,8 @@ from joserfc.jwk import OctKey
 from pane.app import create_app
 from pane.services.security import token_digest
 from tests.conftest import Servers, make_settings
-from tests.factories import PASSWORD, Account, bearer, unique_email
+from tests.factories import PASSWORD, Account, assert_problem, bearer, unique_email
 
-PROBLEM = "application/problem+json"
 ALL_PERMISSIONS = [
     "audit:read",
     "keys:manage",
@@ -37,17 +36,6 @@ ALL_PERMISSIONS = [
     "members:write",
     "workspace:write",
 ]
-
-
-def problem(response: httpx.Response, status: int, slug: str) -> dict[str, Any]:
-    """Assert an RFC 9457 problem of the given status and type; return its body."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM), response.headers
-    body = dict(response.json())
-    assert body["type"] == f"urn:pane:problem:{slug}", body
-    assert body["status"] == status
-    assert body["detail"]
-    return body
 
 
 async def refresh(
@@ -126,7 +114,7 @@ async def test_signup_with_taken_email_in_other_case_conflicts(http, api, admin_
             "workspace_name": "Elsewhere",
         },
     )
-    body = problem(response, 409, "conflict")
+    body = assert_problem(response, 409, "conflict")
     assert "already exists" in body["detail"]
     count = await admin_db.fetchval(
         "SELECT count(*) FROM users WHERE lower(email) = lower($1)", owner.email
@@ -151,7 +139,7 @@ async def test_concurrent_signups_with_one_email_give_one_account(http, admin_db
         second.text,
     )
     loser = first if first.status_code == 409 else second
-    problem(loser, 409, "conflict")
+    assert_problem(loser, 409, "conflict")
     assert await admin_db.fetchval("SELECT count(*) FROM users WHERE email = $1", email) == 1
 
 
@@ -176,7 +164,7 @@ async def test_signup_validation_names_the_field(http, admin_db, change, field):
     }
     payload.update(change)
     payload = {key: value for key, value in payload.items() if value is not None}
-    body = problem(await http.post("/v1/auth/signup", json=payload), 422, "validation-error")
+    body = assert_problem(await http.post("/v1/auth/signup", json=payload), 422, "validation-error")
     assert field in [error["field"] for error in body["errors"]], body
     assert field in body["detail"]
     assert await admin_db.fetchval("SELECT count(*) FROM users WHERE email = $1", email) == 0
@@ -186,7 +174,7 @@ async def test_signup_with_malformed_json_is_a_bad_request(http):
     response = await http.post(
         "/v1/auth/signup", content=b'{"email": ', headers={"content-type": "application/json"}
     )
-    problem(response, 400, "malformed-json")
+    assert_problem(response, 400, "malformed-json")
 
 
 # --- login ---------------------------------------------------------------------------------
@@ -228,7 +216,7 @@ async def test_login_to_a_workspace_you_are_not_in_is_forbidden(http, api, admin
             "/v1/auth/login",
             json={"email": user.email, "password": PASSWORD, "workspace_id": str(target)},
         )
-        body = problem(response, 403, "forbidden")
+        body = assert_problem(response, 403, "forbidden")
         assert str(target) in body["detail"]
         assert "access_token" not in response.text
     # Nothing was issued: only the sign-up's refresh token exists.
@@ -247,7 +235,7 @@ async def test_wrong_password_and_unknown_email_fail_identically(http, api, admi
         "/v1/auth/login", json={"email": unique_email("nobody"), "password": "not the password"}
     )
     for response in (wrong_password, unknown_email):
-        problem(response, 401, "unauthorized")
+        assert_problem(response, 401, "unauthorized")
         assert response.headers["www-authenticate"] == "Bearer"
     assert wrong_password.json() == unknown_email.json()
     assert wrong_password.headers["content-type"] == unknown_email.headers["content-type"]
@@ -298,7 +286,7 @@ def fresh_ip() -> str:
 
 
 def assert_throttled(response: httpx.Response, kind: str) -> None:
-    body = problem(response, 429, "rate-limited")
+    body = assert_problem(response, 429, "rate-limited")
     assert f"this {kind}" in body["detail"], body
     retry_after = int(response.headers["retry-after"])
     assert 1 <= retry_after <= 60
@@ -312,7 +300,7 @@ async def test_login_attempts_are_limited_per_ip(api, client_from):
         response = await client.post(
             "/v1/auth/login", json={"email": first.email, "password": "guessing..."}
         )
-        problem(response, 401, "unauthorized")
+        assert_problem(response, 401, "unauthorized")
     # A different account from the same address spends the same address budget, even with the
     # right password.
     blocked = await client.post(
@@ -332,7 +320,7 @@ async def test_login_attempts_are_limited_per_account_across_ips(api, client_fro
         response = await client_from(fresh_ip()).post(
             "/v1/auth/login", json={"email": victim.email, "password": "guessing..."}
         )
-        problem(response, 401, "unauthorized")
+        assert_problem(response, 401, "unauthorized")
     # The account budget holds from a new address, for any spelling of the email, and even
     # for the right password.
     client = client_from(fresh_ip())
@@ -357,7 +345,7 @@ async def test_shutdown_releases_login_limiter_connections(servers):
             response = await client.post(
                 "/v1/auth/login", json={"email": unique_email(), "password": "whatever"}
             )
-            problem(response, 401, "unauthorized")
+            assert_problem(response, 401, "unauthorized")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         del application, manager, transport, client, response
@@ -396,14 +384,14 @@ async def test_reusing_a_spent_refresh_token_revokes_the_whole_family(http, api)
     newest = rotated.json()["refresh_token"]
 
     replay = await refresh(http, stolen["refresh_token"])
-    body = problem(replay, 401, "unauthorized")
+    body = assert_problem(replay, 401, "unauthorized")
     assert "already used" in body["detail"]
     assert replay.headers["www-authenticate"] == "Bearer"
 
     # The revocation was committed despite the error: the newest token of that login is dead.
-    problem(await refresh(http, newest), 401, "unauthorized")
+    assert_problem(await refresh(http, newest), 401, "unauthorized")
     # Replaying again stays refused.
-    problem(await refresh(http, stolen["refresh_token"]), 401, "unauthorized")
+    assert_problem(await refresh(http, stolen["refresh_token"]), 401, "unauthorized")
     # A separate login of the same user is not affected.
     unaffected = await refresh(http, bystander_login["refresh_token"])
     assert unaffected.status_code == 200, unaffected.text
@@ -420,7 +408,7 @@ async def test_logout_revokes_the_family(http, api):
     response = await http.post("/v1/auth/logout", json={"refresh_token": current})
     assert response.status_code == 204, response.text
     assert response.content == b""
-    body = problem(await refresh(http, current), 401, "unauthorized")
+    body = assert_problem(await refresh(http, current), 401, "unauthorized")
     assert "log in again" in body["detail"]
     # Other sessions keep working.
     assert (await refresh(http, other_login["refresh_token"])).status_code == 200
@@ -435,7 +423,7 @@ async def test_logout_with_an_older_token_ends_the_newest_one(http, api):
 
     response = await http.post("/v1/auth/logout", json={"refresh_token": login["refresh_token"]})
     assert response.status_code == 204, response.text
-    problem(await refresh(http, newest), 401, "unauthorized")
+    assert_problem(await refresh(http, newest), 401, "unauthorized")
 
 
 async def test_logout_with_unknown_token_is_harmless(http):
@@ -446,7 +434,7 @@ async def test_logout_with_unknown_token_is_harmless(http):
 @pytest.mark.parametrize("token", ["prt_not-a-real-token", "garbage"])
 async def test_refresh_with_unknown_token_is_unauthorized(http, token):
     response = await refresh(http, token)
-    problem(response, 401, "unauthorized")
+    assert_problem(response, 401, "unauthorized")
     assert response.headers["www-authenticate"] == "Bearer"
 
 
@@ -457,7 +445,7 @@ async def test_expired_refresh_token_is_unauthorized(http, api, admin_db):
         "UPDATE refresh_tokens SET expires_at = now() - interval '1 second' WHERE token_hash = $1",
         token_digest(login["refresh_token"]),
     )
-    body = problem(await refresh(http, login["refresh_token"]), 401, "unauthorized")
+    body = assert_problem(await refresh(http, login["refresh_token"]), 401, "unauthorized")
     assert "expired" in body["detail"]
 
 
@@ -468,7 +456,7 @@ async def test_refresh_can_switch_to_a_joined_workspace(http, api):
 
     # Before joining, switching is refused...
     before = await refresh(http, user.refresh_token, host.workspace_id)
-    assert str(host.workspace_id) in problem(before, 403, "forbidden")["detail"]
+    assert str(host.workspace_id) in assert_problem(before, 403, "forbidden")["detail"]
     # ...without burning the refresh token.
     await join(http, host, user, "viewer")
     switched = await refresh(http, user.refresh_token, host.workspace_id)
@@ -486,7 +474,7 @@ async def test_refresh_can_switch_to_a_joined_workspace(http, api):
     assert stay.json()["workspace_id"] == str(host.workspace_id)
 
     foreign = await refresh(http, stay.json()["refresh_token"], stranger.workspace_id)
-    problem(foreign, 403, "forbidden")
+    assert_problem(foreign, 403, "forbidden")
 
 
 # --- access tokens ---------------------------------------------------------------------------
@@ -587,7 +575,7 @@ async def test_bad_access_tokens_are_unauthorized(http, settings, token_owner, n
     token = BAD_TOKENS[name](token_owner, settings)
     for path in ("/v1/me", "/v1/leads"):
         response = await http.get(path, headers=bearer(token))
-        body = problem(response, 401, "unauthorized")
+        body = assert_problem(response, 401, "unauthorized")
         assert response.headers["www-authenticate"] == "Bearer"
         assert body["instance"] == path
         assert "user" not in body
@@ -595,7 +583,7 @@ async def test_bad_access_tokens_are_unauthorized(http, settings, token_owner, n
 
 async def test_expired_token_says_so(http, settings, token_owner):
     response = await http.get("/v1/me", headers=bearer(_expired(token_owner, settings)))
-    assert "expired" in problem(response, 401, "unauthorized")["detail"]
+    assert "expired" in assert_problem(response, 401, "unauthorized")["detail"]
 
 
 @pytest.mark.parametrize(
@@ -605,6 +593,6 @@ async def test_expired_token_says_so(http, settings, token_owner):
 )
 async def test_missing_credentials_are_unauthorized(http, headers):
     response = await http.get("/v1/me", headers=headers)
-    body = problem(response, 401, "unauthorized")
+    body = assert_problem(response, 401, "unauthorized")
     assert response.headers["www-authenticate"] == "Bearer"
     assert "Authorization: Bearer" in body["detail"]

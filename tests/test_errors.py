@@ -14,38 +14,9 @@ from asgi_lifespan import LifespanManager
 
 from pane.app import create_app
 from tests.conftest import make_settings
+from tests.factories import PROBLEM, assert_problem, error_fields
 
-PROBLEM = "application/problem+json"
 SMALL_LIMIT = 2048
-
-
-def assert_problem(
-    response: httpx.Response, status: int, slug: str | None = None
-) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].split(";")[0] == PROBLEM
-    body = response.json()
-    assert isinstance(body, dict)
-    assert body["type"].startswith("urn:pane:problem:")
-    if slug is not None:
-        assert body["type"] == f"urn:pane:problem:{slug}"
-    assert body["status"] == status
-    assert isinstance(body["title"], str)
-    assert body["title"]
-    assert isinstance(body["detail"], str)
-    assert body["detail"]
-    assert response.headers.get("x-request-id")
-    return body
-
-
-def error_fields(body: dict[str, Any]) -> list[str]:
-    assert isinstance(body["errors"], list)
-    assert body["errors"]
-    for error in body["errors"]:
-        assert set(error) == {"field", "message"}
-        assert isinstance(error["message"], str)
-        assert error["message"]
-    return [error["field"] for error in body["errors"]]
 
 
 @pytest.fixture(scope="module")

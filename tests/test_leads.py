@@ -15,27 +15,7 @@ import pytest
 
 from pane.ids import new_id
 from pane.services.leads import LIST_COLUMNS
-
-PROBLEM = "application/problem+json"
-
-
-def assert_problem(
-    response: httpx.Response, status: int, slug: str | None = None
-) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].split(";")[0] == PROBLEM
-    body = response.json()
-    assert body["status"] == status
-    assert body["type"].startswith("urn:pane:problem:")
-    if slug is not None:
-        assert body["type"] == f"urn:pane:problem:{slug}"
-    assert body["title"]
-    assert body["detail"]
-    return dict(body)
-
-
-def error_fields(body: dict[str, Any]) -> list[str]:
-    return [error["field"] for error in body["errors"]]
+from tests.factories import assert_problem, error_fields
 
 
 async def linked_workspace(api, count: int = 0, **fields: Any):

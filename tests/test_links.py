@@ -16,8 +16,8 @@ import pane.operator
 from pane.operator import rotate_credentials
 from pane.secrets import CredentialDecryptError, load_key_ring
 from tests.conftest import make_settings
+from tests.factories import assert_problem, error_fields
 
-PROBLEM = "application/problem+json"
 LINK_FIELDS = {
     "id",
     "workspace_id",
@@ -29,25 +29,6 @@ LINK_FIELDS = {
     "created_at",
     "updated_at",
 }
-
-
-def assert_problem(
-    response: httpx.Response, status: int, slug: str | None = None
-) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].split(";")[0] == PROBLEM
-    body = response.json()
-    assert body["status"] == status
-    assert body["type"].startswith("urn:pane:problem:")
-    if slug is not None:
-        assert body["type"] == f"urn:pane:problem:{slug}"
-    assert body["title"]
-    assert body["detail"]
-    return dict(body)
-
-
-def error_fields(body: dict[str, Any]) -> list[str]:
-    return [error["field"] for error in body["errors"]]
 
 
 def assert_no_secret(response: httpx.Response, *secrets: str) -> None:

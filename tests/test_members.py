@@ -14,20 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.factories import Account, Api, bearer, unique_email
-
-PROBLEM = "application/problem+json"
-
-
-def problem(response: httpx.Response, status: int, slug: str) -> dict[str, Any]:
-    """Assert an RFC 9457 problem of the given status and type; return its body."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM), response.headers
-    body = dict(response.json())
-    assert body["type"] == f"urn:pane:problem:{slug}", body
-    assert body["status"] == status
-    assert body["detail"]
-    return body
+from tests.factories import Account, Api, assert_problem, bearer, unique_email
 
 
 async def audit_rows(admin_db, workspace_id: uuid.UUID, action: str) -> list[dict[str, Any]]:
@@ -178,7 +165,7 @@ async def test_role_permissions(http, api, team, role, action):
     if role in allowed_roles:
         assert response.status_code == allowed_status, response.text
     else:
-        body = problem(response, 403, "forbidden")
+        body = assert_problem(response, 403, "forbidden")
         assert permission in body["detail"]
 
 
@@ -212,7 +199,7 @@ async def test_viewer_write_attempts_change_nothing(http, api, team, admin_db):
         team.owner.workspace_id,
         team.lead_id,
     )
-    problem(await _patch_lead(http, api, team, viewer), 403, "forbidden")
+    assert_problem(await _patch_lead(http, api, team, viewer), 403, "forbidden")
     after = await admin_db.fetchrow(
         "SELECT notes, version FROM leads WHERE workspace_id = $1 AND id = $2",
         team.owner.workspace_id,
@@ -234,7 +221,7 @@ async def test_admin_manages_members_but_not_owners(http, api, admin_db):
         response = await http.request(
             method, f"/v1/members/{admin.user_id}", json=payload, headers=member.headers
         )
-        assert "members:write" in problem(response, 403, "forbidden")["detail"]
+        assert "members:write" in assert_problem(response, 403, "forbidden")["detail"]
 
     demoted = await http.patch(
         f"/v1/members/{member.user_id}", json={"role": "viewer"}, headers=admin.headers
@@ -245,7 +232,7 @@ async def test_admin_manages_members_but_not_owners(http, api, admin_db):
     # The change applies to the member's current token at once.
     me = (await http.get("/v1/me", headers=member.headers)).json()
     assert me["workspace"]["role"] == "viewer"
-    problem(
+    assert_problem(
         await http.patch(f"/v1/leads/{uuid.uuid4()}", json={"notes": "x"}, headers=member.headers),
         403,
         "forbidden",
@@ -265,7 +252,7 @@ async def test_admin_manages_members_but_not_owners(http, api, admin_db):
         ("POST", "/v1/invitations", {"email": unique_email("would-be-owner"), "role": "owner"}),
     ]:
         response = await http.request(method, url, json=payload, headers=admin.headers)
-        assert "owner" in problem(response, 403, "forbidden")["detail"], (method, url)
+        assert "owner" in assert_problem(response, 403, "forbidden")["detail"], (method, url)
 
     assert await roles_of(http, owner) == {
         str(owner.user_id): "owner",
@@ -306,7 +293,7 @@ async def test_owner_grants_owner_and_can_then_step_down(http, api, admin_db):
         str(successor.user_id): "owner",
     }
     # Now an admin, the former owner can no longer take the role back.
-    problem(
+    assert_problem(
         await http.patch(
             f"/v1/members/{owner.user_id}", json={"role": "owner"}, headers=owner.headers
         ),
@@ -327,9 +314,9 @@ async def test_last_owner_cannot_be_demoted_or_leave(http, api, admin_db):
     demote = await http.patch(
         f"/v1/members/{owner.user_id}", json={"role": "admin"}, headers=owner.headers
     )
-    assert "owner" in problem(demote, 409, "conflict")["detail"]
+    assert "owner" in assert_problem(demote, 409, "conflict")["detail"]
     leave = await http.delete(f"/v1/members/{owner.user_id}", headers=owner.headers)
-    assert "owner" in problem(leave, 409, "conflict")["detail"]
+    assert "owner" in assert_problem(leave, 409, "conflict")["detail"]
 
     assert await roles_of(http, owner) == {
         str(owner.user_id): "owner",
@@ -411,14 +398,14 @@ async def test_bad_role_changes_are_refused(http, api):
         ),
         await http.delete(f"/v1/members/{stranger.user_id}", headers=owner.headers),
     ):
-        assert str(stranger.user_id) in problem(response, 404, "not-found")["detail"]
+        assert str(stranger.user_id) in assert_problem(response, 404, "not-found")["detail"]
     # The stranger's own workspace membership is untouched.
     assert await roles_of(http, stranger) == {str(stranger.user_id): "owner"}
 
     invalid = await http.patch(
         f"/v1/members/{owner.user_id}", json={"role": "superuser"}, headers=owner.headers
     )
-    body = problem(invalid, 422, "validation-error")
+    body = assert_problem(invalid, 422, "validation-error")
     assert "body.role" in [error["field"] for error in body["errors"]]
     assert await roles_of(http, owner) == {str(owner.user_id): "owner"}
 
@@ -438,7 +425,7 @@ async def test_member_can_leave(http, api, admin_db):
     assert str(member.user_id) not in await roles_of(http, owner)
     # The still-valid token no longer opens the workspace.
     denied = await http.get("/v1/leads", headers=member.headers)
-    assert "no workspace selected" in problem(denied, 403, "forbidden")["detail"]
+    assert "no workspace selected" in assert_problem(denied, 403, "forbidden")["detail"]
     me = await http.get("/v1/me", headers=member.headers)
     assert me.status_code == 200, me.text
     assert me.json().get("workspace") is None
@@ -473,7 +460,7 @@ async def test_removed_member_is_locked_out_at_once(http, api, admin_db):
         ("GET", "/v1/members", None),
     ]:
         response = await http.request(method, url, json=payload, headers=member.headers)
-        problem(response, 403, "forbidden")
+        assert_problem(response, 403, "forbidden")
     notes = await admin_db.fetchval(
         "SELECT notes FROM leads WHERE workspace_id = $1 AND id = $2", owner.workspace_id, lead_id
     )
@@ -483,7 +470,7 @@ async def test_removed_member_is_locked_out_at_once(http, api, admin_db):
         "/v1/auth/refresh",
         json={"refresh_token": member.refresh_token, "workspace_id": str(owner.workspace_id)},
     )
-    problem(switch, 403, "forbidden")
+    assert_problem(switch, 403, "forbidden")
 
     [removed] = await audit_rows(admin_db, owner.workspace_id, "member.removed")
     assert removed["actor_type"] == "user"
@@ -501,7 +488,7 @@ async def test_only_the_owner_renames_the_workspace(http, api, admin_db):
     admin = await api.member(owner, "admin")
 
     refused = await http.patch("/v1/workspace", json={"name": "Hijacked"}, headers=admin.headers)
-    assert "workspace:write" in problem(refused, 403, "forbidden")["detail"]
+    assert "workspace:write" in assert_problem(refused, 403, "forbidden")["detail"]
 
     renamed = await http.patch("/v1/workspace", json={"name": "New Name"}, headers=owner.headers)
     assert renamed.status_code == 200, renamed.text
@@ -511,7 +498,7 @@ async def test_only_the_owner_renames_the_workspace(http, api, admin_db):
     assert me["workspace"]["name"] == "New Name"
 
     blank = await http.patch("/v1/workspace", json={"name": "  "}, headers=owner.headers)
-    body = problem(blank, 422, "validation-error")
+    body = assert_problem(blank, 422, "validation-error")
     assert "body.name" in [error["field"] for error in body["errors"]]
 
     [audit] = await audit_rows(admin_db, owner.workspace_id, "workspace.renamed")
@@ -565,7 +552,9 @@ async def test_invitation_lifecycle(http, api, admin_db, settings):
 
     again = await accept(http, invitee, token)
     assert again.status_code in (404, 409), again.text
-    problem(again, again.status_code, "not-found" if again.status_code == 404 else "conflict")
+    assert_problem(
+        again, again.status_code, "not-found" if again.status_code == 404 else "conflict"
+    )
     accepted_rows = await audit_rows(admin_db, owner.workspace_id, "invitation.accepted")
     assert [row["target_id"] for row in accepted_rows].count(invitation["id"]) == 1
 
@@ -578,7 +567,7 @@ async def test_invitation_for_someone_else_is_forbidden(http, api):
     assert issued.status_code == 201, issued.text
 
     response = await accept(http, interloper, issued.json()["token"])
-    body = problem(response, 403, "forbidden")
+    body = assert_problem(response, 403, "forbidden")
     assert "email" in body["detail"]
     assert str(interloper.user_id) not in await roles_of(http, owner)
     # The invitation is still there for the right person.
@@ -597,9 +586,9 @@ async def test_revoked_invitation_cannot_be_accepted(http, api, admin_db):
     revoked = await http.delete(f"/v1/invitations/{issued['id']}", headers=owner.headers)
     assert revoked.status_code == 204, revoked.text
     assert (await http.get("/v1/invitations", headers=owner.headers)).json() == []
-    problem(await accept(http, invitee, issued["token"]), 404, "not-found")
+    assert_problem(await accept(http, invitee, issued["token"]), 404, "not-found")
     assert str(invitee.user_id) not in await roles_of(http, owner)
-    problem(
+    assert_problem(
         await http.delete(f"/v1/invitations/{issued['id']}", headers=owner.headers),
         404,
         "not-found",
@@ -620,7 +609,7 @@ async def test_expired_invitation_cannot_be_accepted(http, api, admin_db):
         uuid.UUID(issued["id"]),
     )
     assert (await http.get("/v1/invitations", headers=owner.headers)).json() == []
-    problem(await accept(http, invitee, issued["token"]), 404, "not-found")
+    assert_problem(await accept(http, invitee, issued["token"]), 404, "not-found")
     assert str(invitee.user_id) not in await roles_of(http, owner)
 
 
@@ -658,7 +647,7 @@ async def test_bogus_invitation_tokens_are_not_found(http, api):
     for name, mangle in BOGUS_TOKENS.items():
         response = await accept(http, invitee, mangle(token))
         assert response.status_code == 404, (name, response.text)
-        problem(response, 404, "not-found")
+        assert_problem(response, 404, "not-found")
     assert str(invitee.user_id) not in await roles_of(http, owner)
     # The genuine token still works afterwards.
     assert (await accept(http, invitee, token)).status_code == 200
@@ -669,7 +658,7 @@ async def test_inviting_an_existing_member_conflicts(http, api, admin_db):
     member = await api.member(owner, "member")
     for email in (member.email.upper(), owner.email):
         response = await invite(http, owner, email)
-        assert "already a member" in problem(response, 409, "conflict")["detail"]
+        assert "already a member" in assert_problem(response, 409, "conflict")["detail"]
     count = await admin_db.fetchval(
         "SELECT count(*) FROM invitations WHERE workspace_id = $1 AND accepted_at IS NULL",
         owner.workspace_id,
@@ -683,7 +672,7 @@ async def test_accepting_a_second_invitation_when_already_a_member_conflicts(htt
     first = (await invite(http, owner, invitee.email, "viewer")).json()
     second = (await invite(http, owner, invitee.email, "admin")).json()
     assert (await accept(http, invitee, first["token"])).status_code == 200
-    problem(await accept(http, invitee, second["token"]), 409, "conflict")
+    assert_problem(await accept(http, invitee, second["token"]), 409, "conflict")
     assert (await roles_of(http, owner))[str(invitee.user_id)] == "viewer"
 
 
@@ -708,7 +697,7 @@ async def test_invitation_validation(http, api):
         ({"role": "member"}, "body.email"),
     ]:
         response = await http.post("/v1/invitations", json=payload, headers=owner.headers)
-        body = problem(response, 422, "validation-error")
+        body = assert_problem(response, 422, "validation-error")
         assert field in [error["field"] for error in body["errors"]], (payload, body)
     assert (await http.get("/v1/invitations", headers=owner.headers)).json() == []
 

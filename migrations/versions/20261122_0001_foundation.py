@@ -376,14 +376,9 @@ def upgrade() -> None:
         """
         CREATE FUNCTION pane_begin_reading(p_workspace uuid, p_user uuid, p_roles text[])
         RETURNS void LANGUAGE plpgsql VOLATILE AS $$
-        DECLARE found_role text;
+        DECLARE found_role text := pane_enter_workspace(p_workspace, p_user);
         BEGIN
-          PERFORM set_config('pane.workspace_id', p_workspace::text, true);
-          PERFORM set_config('pane.user_id', p_user::text, true);
-          SELECT role INTO found_role FROM memberships
-            WHERE workspace_id = p_workspace AND user_id = p_user;
           IF found_role IS NULL THEN
-            PERFORM set_config('pane.workspace_id', '', true);
             RAISE EXCEPTION 'not a member of this workspace'
               USING ERRCODE = 'insufficient_privilege', HINT = 'pane:not-member';
           END IF;
