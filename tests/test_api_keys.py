@@ -83,7 +83,7 @@ async def test_only_owners_and_admins_issue_keys(http, admin_db, staff, role, al
         assert "keys:manage" in assert_problem(response, 403, "forbidden")["detail"]
     assert await keys_in(admin_db, actor.workspace_id) == before + (1 if allowed else 0)
     listed = await http.get("/v1/api-keys", headers=staff["owner"].headers)
-    assert (f"by {role}" in [key["name"] for key in listed.json()]) is allowed
+    assert (f"by {role}" in [key["name"] for key in listed.json()["items"]]) is allowed
 
 
 async def test_key_is_shown_once_and_listed_by_prefix(http, api, admin_db):
@@ -110,7 +110,7 @@ async def test_key_is_shown_once_and_listed_by_prefix(http, api, admin_db):
 
     listed = await http.get("/v1/api-keys", headers=owner.headers)
     assert listed.status_code == 200, listed.text
-    [entry] = listed.json()
+    [entry] = listed.json()["items"]
     assert entry["id"] == issued["id"]
     assert entry["prefix"] == issued["prefix"]
     assert "key" not in entry
@@ -175,7 +175,7 @@ async def test_key_only_sees_its_own_workspace(http, api):
     listed = await http.get("/v1/leads", headers=bearer(key))
     assert str(their_lead) not in listed.text
     # Nor can another workspace's admin revoke it.
-    key_id = (await http.get("/v1/api-keys", headers=mine.headers)).json()[0]["id"]
+    key_id = (await http.get("/v1/api-keys", headers=mine.headers)).json()["items"][0]["id"]
     assert_problem(
         await http.delete(f"/v1/api-keys/{key_id}", headers=theirs.headers), 404, "not-found"
     )
@@ -245,7 +245,7 @@ async def test_revoked_key_is_unauthorized(http, api, admin_db):
     assert row["target_type"] == "api_key"
     assert row["target_id"] == issued["id"]
     # Still listed, marked revoked.
-    [entry] = (await http.get("/v1/api-keys", headers=owner.headers)).json()
+    [entry] = (await http.get("/v1/api-keys", headers=owner.headers)).json()["items"]
     assert entry["revoked_at"] == revoked.json()["revoked_at"]
 
 
@@ -280,12 +280,12 @@ async def test_expired_key_is_unauthorized(http, api, admin_db):
 async def test_last_used_at_is_recorded(http, api):
     owner = await api.signup()
     issued = (await create_key(http, owner)).json()
-    unused = (await http.get("/v1/api-keys", headers=owner.headers)).json()[0]
+    unused = (await http.get("/v1/api-keys", headers=owner.headers)).json()["items"][0]
     assert unused["last_used_at"] is None
 
     before = datetime.now(UTC)
     assert (await http.get("/v1/leads", headers=bearer(issued["key"]))).status_code == 200
-    used = (await http.get("/v1/api-keys", headers=owner.headers)).json()[0]
+    used = (await http.get("/v1/api-keys", headers=owner.headers)).json()["items"][0]
     assert used["last_used_at"] is not None
     last_used = datetime.fromisoformat(used["last_used_at"])
     assert before - timedelta(seconds=5) <= last_used <= datetime.now(UTC) + timedelta(seconds=5)
@@ -301,7 +301,7 @@ async def test_key_cannot_manage_keys_or_members(http, api, admin_db):
     assert pending.status_code == 201, pending.text
     key = await api.api_key(owner, GRANTABLE)
     headers = bearer(key)
-    own_key_id = (await http.get("/v1/api-keys", headers=owner.headers)).json()[0]["id"]
+    own_key_id = (await http.get("/v1/api-keys", headers=owner.headers)).json()["items"][0]["id"]
 
     attempts = [
         ("keys:manage", "POST", "/v1/api-keys", {"name": "x", "scopes": ["leads:read"]}),
@@ -331,7 +331,7 @@ async def test_key_cannot_manage_keys_or_members(http, api, admin_db):
         "SELECT count(*) FROM api_keys WHERE workspace_id = $1", owner.workspace_id
     )
     assert count == 1
-    roles = {row["user_id"]: row["role"] for row in members.json()}
+    roles = {row["user_id"]: row["role"] for row in members.json()["items"]}
     assert roles[str(member.user_id)] == "member"
 
 
@@ -348,3 +348,20 @@ async def test_expiry_without_a_timezone_is_refused_or_read_as_utc(http, keyless
         body = assert_problem(response, 422, "validation-error")
         assert "body.expires_at" in [error["field"] for error in body["errors"]]
         assert await keys_in(admin_db, keyless.workspace_id) == 0
+
+
+async def test_keys_page_oldest_first_without_repeats(http, api):
+    owner = await api.signup()
+    for _ in range(5):
+        await api.api_key(owner, ["leads:read"])
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = (await http.get("/v1/api-keys", params=params, headers=owner.headers)).json()
+        assert len(page["items"]) <= 2
+        seen += [item["id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == 5
+    assert seen == sorted(seen)

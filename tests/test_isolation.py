@@ -1022,7 +1022,7 @@ async def test_api_keys_are_bound_to_their_workspace_and_die_when_revoked(
     assert refused.status_code == 403
     assert (await http.get("/v1/links", headers=bearer(reader))).status_code == 403
 
-    keys = (await http.get("/v1/api-keys", headers=owner.headers)).json()
+    keys = (await http.get("/v1/api-keys", headers=owner.headers)).json()["items"]
     revoked_id = next(
         k["id"] for k in keys if revoked.startswith(k["prefix"]) and k["scopes"] == KEY_SCOPES
     )
@@ -1339,7 +1339,7 @@ async def test_authenticating_a_key_reveals_that_key_only(
         assert await _count(app_db, "vendor_api_keys") == 0
     # A revoked key authenticates nobody.
     spare = await api.api_key(a.owner, ["leads:read"])
-    keys = (await api.http.get("/v1/api-keys", headers=a.owner.headers)).json()
+    keys = (await api.http.get("/v1/api-keys", headers=a.owner.headers)).json()["items"]
     spare_id = next(k["id"] for k in keys if spare.startswith(k["prefix"]))
     revoked = await api.http.delete(f"/v1/api-keys/{spare_id}", headers=a.owner.headers)
     assert revoked.status_code == 200

@@ -30,7 +30,7 @@ async def audit_rows(admin_db, workspace_id: uuid.UUID, action: str) -> list[dic
 async def roles_of(http: httpx.AsyncClient, account: Account) -> dict[str, str]:
     response = await http.get("/v1/members", headers=account.headers)
     assert response.status_code == 200, response.text
-    return {member["user_id"]: member["role"] for member in response.json()}
+    return {member["user_id"]: member["role"] for member in response.json()["items"]}
 
 
 async def owner_count(admin_db, workspace_id: uuid.UUID) -> int:
@@ -527,8 +527,8 @@ async def test_invitation_lifecycle(http, api, admin_db, settings):
 
     listed = await http.get("/v1/invitations", headers=admin.headers)
     assert listed.status_code == 200, listed.text
-    assert [item["id"] for item in listed.json()] == [invitation["id"]]
-    assert "token" not in listed.json()[0]
+    assert [item["id"] for item in listed.json()["items"]] == [invitation["id"]]
+    assert "token" not in listed.json()["items"][0]
     assert token not in listed.text
 
     [created] = [
@@ -548,7 +548,7 @@ async def test_invitation_lifecycle(http, api, admin_db, settings):
     assert accepted.json()["name"] == "Inviting Co"
     assert accepted.json()["role"] == "viewer"
     assert (await roles_of(http, owner))[str(invitee.user_id)] == "viewer"
-    assert (await http.get("/v1/invitations", headers=admin.headers)).json() == []
+    assert (await http.get("/v1/invitations", headers=admin.headers)).json()["items"] == []
 
     again = await accept(http, invitee, token)
     assert again.status_code in (404, 409), again.text
@@ -571,7 +571,7 @@ async def test_invitation_for_someone_else_is_forbidden(http, api):
     assert "email" in body["detail"]
     assert str(interloper.user_id) not in await roles_of(http, owner)
     # The invitation is still there for the right person.
-    pending = (await http.get("/v1/invitations", headers=owner.headers)).json()
+    pending = (await http.get("/v1/invitations", headers=owner.headers)).json()["items"]
     assert [item["id"] for item in pending] == [issued.json()["id"]]
 
     rightful = await api.signup(email=intended)
@@ -585,7 +585,7 @@ async def test_revoked_invitation_cannot_be_accepted(http, api, admin_db):
 
     revoked = await http.delete(f"/v1/invitations/{issued['id']}", headers=owner.headers)
     assert revoked.status_code == 204, revoked.text
-    assert (await http.get("/v1/invitations", headers=owner.headers)).json() == []
+    assert (await http.get("/v1/invitations", headers=owner.headers)).json()["items"] == []
     assert_problem(await accept(http, invitee, issued["token"]), 404, "not-found")
     assert str(invitee.user_id) not in await roles_of(http, owner)
     assert_problem(
@@ -608,7 +608,7 @@ async def test_expired_invitation_cannot_be_accepted(http, api, admin_db):
         owner.workspace_id,
         uuid.UUID(issued["id"]),
     )
-    assert (await http.get("/v1/invitations", headers=owner.headers)).json() == []
+    assert (await http.get("/v1/invitations", headers=owner.headers)).json()["items"] == []
     assert_problem(await accept(http, invitee, issued["token"]), 404, "not-found")
     assert str(invitee.user_id) not in await roles_of(http, owner)
 
@@ -699,7 +699,7 @@ async def test_invitation_validation(http, api):
         response = await http.post("/v1/invitations", json=payload, headers=owner.headers)
         body = assert_problem(response, 422, "validation-error")
         assert field in [error["field"] for error in body["errors"]], (payload, body)
-    assert (await http.get("/v1/invitations", headers=owner.headers)).json() == []
+    assert (await http.get("/v1/invitations", headers=owner.headers)).json()["items"] == []
 
 
 async def test_creating_another_workspace_makes_you_its_owner(http, api):
@@ -723,4 +723,26 @@ async def test_creating_another_workspace_makes_you_its_owner(http, api):
     )
     assert switched.status_code == 200, switched.text
     members = await http.get("/v1/members", headers=bearer(switched.json()["access_token"]))
-    assert [(m["user_id"], m["role"]) for m in members.json()] == [(str(user.user_id), "owner")]
+    assert [(m["user_id"], m["role"]) for m in members.json()["items"]] == [
+        (str(user.user_id), "owner")
+    ]
+
+
+async def test_members_page_in_the_order_they_joined(http, api):
+    owner = await api.signup()
+    joined = [owner.user_id]
+    for _ in range(3):
+        joined.append((await api.member(owner, "viewer")).user_id)
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = (await http.get("/v1/members", params=params, headers=owner.headers)).json()
+        seen += [item["user_id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [str(user_id) for user_id in joined]
+    foreign = await http.get(
+        "/v1/members", params={"cursor": "bm90LWEtY3Vyc29y"}, headers=owner.headers
+    )
+    assert_problem(foreign, 400, "bad-cursor")

@@ -7,10 +7,12 @@ from fastapi import APIRouter, status
 from starlette.responses import Response
 
 from pane.api.deps import Context, in_workspace
-from pane.api.schemas import ApiKeyIn, ApiKeyIssued, ApiKeyOut, json_response
+from pane.api.schemas import ApiKeyIn, ApiKeyIssued, ApiKeyOut, PageOf, json_response
+from pane.api.vendors import Cursor, Limit
 from pane.models import ApiKey
 from pane.principal import Permission, WorkspacePrincipal
 from pane.services import api_keys
+from pane.services.pagination import DEFAULT_LIMIT
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
 
@@ -46,13 +48,18 @@ async def create_key(body: ApiKeyIn, context: KeyManager) -> Response:
     )
 
 
-@router.get("", response_model=list[ApiKeyOut])
-async def list_keys(context: KeyManager) -> Response:
-    """Every key of the workspace, revoked ones included; secrets are never shown again."""
-    keys = await api_keys.list_workspace_keys(
-        context.session, workspace_id=context.principal.workspace_id
+@router.get("", response_model=PageOf[ApiKeyOut])
+async def list_keys(
+    context: KeyManager, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
+) -> Response:
+    """Every key of the workspace, oldest first, revoked ones included; secrets are never
+    shown again."""
+    keys, next_cursor = await api_keys.list_workspace_keys(
+        context.session, workspace_id=context.principal.workspace_id, cursor=cursor, limit=limit
     )
-    return json_response([_key_json(record) for record in keys])
+    return json_response(
+        {"items": [_key_json(record) for record in keys], "next_cursor": next_cursor}
+    )
 
 
 @router.delete("/{key_id}", response_model=ApiKeyOut)

@@ -12,13 +12,16 @@ from pane.api.schemas import (
     InvitationIssued,
     InvitationOut,
     MemberOut,
+    PageOf,
     RoleChange,
     json_response,
 )
+from pane.api.vendors import Cursor, Limit
 from pane.errors import Forbidden
 from pane.models import Invitation
 from pane.principal import Permission, WorkspacePrincipal
 from pane.services import members
+from pane.services.pagination import DEFAULT_LIMIT
 
 router = APIRouter(prefix="/v1", tags=["members"])
 
@@ -36,12 +39,15 @@ def _invitation_json(invitation: Invitation) -> dict[str, object]:
     }
 
 
-@router.get("/members", response_model=list[MemberOut])
-async def list_members(context: MembersReader) -> Response:
-    """Everyone in the current workspace, with their role."""
-    return json_response(
-        await members.list_members(context.session, workspace_id=context.principal.workspace_id)
+@router.get("/members", response_model=PageOf[MemberOut])
+async def list_members(
+    context: MembersReader, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
+) -> Response:
+    """Everyone in the current workspace, with their role, in the order they joined."""
+    page = await members.list_members(
+        context.session, workspace_id=context.principal.workspace_id, cursor=cursor, limit=limit
     )
+    return Response(page.to_json(), media_type="application/json")
 
 
 @router.patch("/members/{user_id}", response_model=MemberOut)
@@ -51,10 +57,11 @@ async def change_role(user_id: uuid.UUID, body: RoleChange, context: MembersWrit
     await members.change_role(
         context.session, actor=context.principal, user_id=user_id, role=body.role
     )
-    listed = await members.list_members(
-        context.session, workspace_id=context.principal.workspace_id
+    return json_response(
+        await members.get_member(
+            context.session, workspace_id=context.principal.workspace_id, user_id=user_id
+        )
     )
-    return json_response(next(member for member in listed if member["user_id"] == user_id))
 
 
 @router.delete("/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -86,13 +93,17 @@ async def invite(body: InvitationIn, context: MembersWriter) -> Response:
     )
 
 
-@router.get("/invitations", response_model=list[InvitationOut])
-async def list_invitations(context: MembersWriter) -> Response:
-    """Invitations not yet accepted, revoked or expired."""
-    pending = await members.list_invitations(
-        context.session, workspace_id=context.principal.workspace_id
+@router.get("/invitations", response_model=PageOf[InvitationOut])
+async def list_invitations(
+    context: MembersWriter, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
+) -> Response:
+    """Invitations not yet accepted, revoked or expired, oldest first."""
+    pending, next_cursor = await members.list_invitations(
+        context.session, workspace_id=context.principal.workspace_id, cursor=cursor, limit=limit
     )
-    return json_response([_invitation_json(invitation) for invitation in pending])
+    return json_response(
+        {"items": [_invitation_json(item) for item in pending], "next_cursor": next_cursor}
+    )
 
 
 @router.delete("/invitations/{invitation_id}", status_code=status.HTTP_204_NO_CONTENT)

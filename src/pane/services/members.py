@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, Select, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pane.db.tenant import enter_workspace
@@ -17,6 +17,7 @@ from pane.models import Invitation, Membership, User, Workspace
 from pane.principal import Role, UserPrincipal, WorkspacePrincipal
 from pane.services.audit import record_audit
 from pane.services.events import record_event
+from pane.services.pagination import Page, decode_cursor, encode_cursor
 from pane.services.security import new_opaque_token, token_digest
 
 INVITATION_PREFIX = "inv_"
@@ -26,23 +27,53 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def list_members(session: AsyncSession, *, workspace_id: uuid.UUID) -> list[dict[str, Any]]:
-    rows = await session.execute(
+def _members_query(workspace_id: uuid.UUID) -> Select[Membership, str, str]:
+    return (
         select(Membership, User.email, User.name)
         .join(User, User.id == Membership.user_id)
         .where(Membership.workspace_id == workspace_id)
-        .order_by(Membership.created_at, Membership.user_id)
     )
-    return [
-        {
-            "user_id": membership.user_id,
-            "email": email,
-            "name": name,
-            "role": membership.role,
-            "joined_at": membership.created_at,
-        }
-        for membership, email, name in rows
-    ]
+
+
+def _member_json(row: Row[Membership, str, str]) -> dict[str, Any]:
+    membership, email, name = row
+    return {
+        "user_id": membership.user_id,
+        "email": email,
+        "name": name,
+        "role": membership.role,
+        "joined_at": membership.created_at,
+    }
+
+
+async def list_members(
+    session: AsyncSession, *, workspace_id: uuid.UUID, cursor: str | None, limit: int
+) -> Page:
+    """Members in the order they joined."""
+    query = _members_query(workspace_id).order_by(Membership.created_at, Membership.user_id)
+    if cursor:
+        joined, user_id = decode_cursor("members", cursor, (datetime, uuid.UUID))
+        query = query.where(
+            tuple_(Membership.created_at, Membership.user_id) > tuple_(joined, user_id)
+        )
+    rows = list(await session.execute(query.limit(limit + 1)))
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last: Membership = rows[-1][0]
+        next_cursor = encode_cursor("members", [last.created_at, last.user_id])
+    return Page(items=[_member_json(row) for row in rows], next_cursor=next_cursor)
+
+
+async def get_member(
+    session: AsyncSession, *, workspace_id: uuid.UUID, user_id: uuid.UUID
+) -> dict[str, Any]:
+    row = (
+        await session.execute(_members_query(workspace_id).where(Membership.user_id == user_id))
+    ).first()
+    if row is None:
+        raise NotFound(f"no member {user_id} in this workspace")
+    return _member_json(row)
 
 
 async def _membership(
@@ -169,8 +200,11 @@ async def invite(
     return IssuedInvitation(invitation=invitation, token=token)
 
 
-async def list_invitations(session: AsyncSession, *, workspace_id: uuid.UUID) -> list[Invitation]:
-    result = await session.scalars(
+async def list_invitations(
+    session: AsyncSession, *, workspace_id: uuid.UUID, cursor: str | None, limit: int
+) -> tuple[list[Invitation], str | None]:
+    """Pending invitations, oldest first, and the cursor after them."""
+    query = (
         select(Invitation)
         .where(
             Invitation.workspace_id == workspace_id,
@@ -179,8 +213,16 @@ async def list_invitations(session: AsyncSession, *, workspace_id: uuid.UUID) ->
             Invitation.expires_at > _now(),
         )
         .order_by(Invitation.id)
+        .limit(limit + 1)
     )
-    return list(result)
+    if cursor:
+        (after,) = decode_cursor("invitations", cursor, (uuid.UUID,))
+        query = query.where(Invitation.id > after)
+    pending = list(await session.scalars(query))
+    if len(pending) > limit:
+        pending = pending[:limit]
+        return pending, encode_cursor("invitations", [pending[-1].id])
+    return pending, None
 
 
 async def revoke_invitation(

@@ -6,6 +6,7 @@ import base64
 import binascii
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -51,6 +52,11 @@ def decode_cursor(kind: str, cursor: str, shape: tuple[type, ...]) -> list[Any]:
 def _convert(kind_type: type, value: Any) -> Any:
     if kind_type is uuid.UUID:
         return uuid.UUID(str(value))
+    if kind_type is datetime and isinstance(value, str):
+        parsed = datetime.fromisoformat(value)
+        if parsed.tzinfo is None:
+            raise ValueError("cursor timestamp without a timezone")
+        return parsed
     if kind_type is str and isinstance(value, str) and "\x00" not in value:
         return value
     raise ValueError("unexpected cursor value")
