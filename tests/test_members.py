@@ -746,3 +746,26 @@ async def test_members_page_in_the_order_they_joined(http, api):
         "/v1/members", params={"cursor": "bm90LWEtY3Vyc29y"}, headers=owner.headers
     )
     assert_problem(foreign, 400, "bad-cursor")
+
+
+async def test_membership_changes_are_in_the_change_log(http, api, admin_db):
+    owner = await api.signup()
+    member = await api.member(owner, "member")
+    promoted = await http.patch(
+        f"/v1/members/{member.user_id}", json={"role": "admin"}, headers=owner.headers
+    )
+    assert promoted.status_code == 200
+    removed = await http.delete(f"/v1/members/{member.user_id}", headers=owner.headers)
+    assert removed.status_code == 204
+    rows = await admin_db.fetch(
+        "SELECT seq, entity, entity_id, action, data FROM events"
+        " WHERE workspace_id = $1 ORDER BY seq",
+        owner.workspace_id,
+    )
+    assert [row["seq"] for row in rows] == list(range(1, len(rows) + 1))
+    member_events = [(r["action"], r["entity_id"]) for r in rows if r["entity"] == "member"]
+    assert member_events == [
+        ("joined", member.user_id),
+        ("role_changed", member.user_id),
+        ("removed", member.user_id),
+    ]

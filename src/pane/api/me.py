@@ -26,6 +26,7 @@ from pane.principal import (
 )
 from pane.services import auth, members
 from pane.services.audit import record_audit
+from pane.services.events import record_event
 
 router = APIRouter(prefix="/v1", tags=["me"])
 
@@ -106,6 +107,15 @@ async def rename_workspace(
     previous = workspace.name
     workspace.name = body.name
     await context.session.flush()
+    await record_event(
+        context.session,
+        workspace_id=workspace.id,
+        actor=context.principal.actor,
+        entity="workspace",
+        entity_id=workspace.id,
+        action="renamed",
+        data={"from": previous, "to": body.name},
+    )
     await record_audit(
         context.session,
         workspace_id=workspace.id,

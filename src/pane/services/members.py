@@ -115,6 +115,15 @@ async def change_role(
         raise Conflict("a workspace keeps at least one owner; make someone else owner first")
     membership.role = role.value
     await session.flush()
+    await record_event(
+        session,
+        workspace_id=actor.workspace_id,
+        actor=actor.actor,
+        entity="member",
+        entity_id=user_id,
+        action="role_changed",
+        data={"from": current.value, "to": role.value},
+    )
     await record_audit(
         session,
         workspace_id=actor.workspace_id,
@@ -139,6 +148,15 @@ async def remove_member(
         raise Conflict("the last owner cannot leave; make someone else owner first")
     await session.delete(membership)
     await session.flush()
+    await record_event(
+        session,
+        workspace_id=actor.workspace_id,
+        actor=actor.actor,
+        entity="member",
+        entity_id=user_id,
+        action="removed",
+        data={"role": role.value},
+    )
     await record_audit(
         session,
         workspace_id=actor.workspace_id,
