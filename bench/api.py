@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
+from typing import IO
 
 import asyncpg
 from sqlalchemy.engine import make_url
@@ -195,22 +196,31 @@ def server(target: str, port: int, workers: int, env: dict[str, str]) -> Iterato
     ]
     if target.startswith("pane."):
         command.append("--factory")
-    process = subprocess.Popen(command, env={**os.environ, **env}, cwd=ROOT)
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            raise RuntimeError(f"{target} did not start")
-        time.sleep(1.0)
-        yield
-    finally:
-        process.terminate()
-        process.wait(20)
+    # Server logs go to a file, as in production: a pipe read by a terminal or grep would
+    # compete for the same cores as the servers under test.
+    with tempfile.TemporaryFile("w+") as log:
+        process = subprocess.Popen(
+            command, env={**os.environ, **env}, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            _wait_for_port(port, process, log, target)
+            time.sleep(1.0)
+            yield
+        finally:
+            process.terminate()
+            process.wait(20)
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: IO[str], target: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    log.seek(0)
+    raise RuntimeError(f"{target} did not start:\n{log.read()[-4000:]}")
 
 
 _LUA = """
