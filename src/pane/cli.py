@@ -284,6 +284,26 @@ def vendor_key(
     typer.echo(key)
 
 
+@app.command()
+def simulator(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8900,
+    leads: Annotated[int, typer.Option(min=0, help="Leads each vendor starts with.")] = 500,
+    live: Annotated[
+        float, typer.Option(min=0, help="Seconds between new leads; 0 keeps the data still.")
+    ] = 5.0,
+) -> None:
+    """Serve the fictional vendors (Acme, Globex, Initech, Northwind) for trying connectors."""
+    from pane.demo.simulator import Simulator
+
+    settings = _settings()
+    fake = Simulator(leads_per_vendor=leads, live_interval=live or None)
+    for vendor in fake.vendors:
+        typer.echo(f"{vendor.name}: http://127.0.0.1:{port}{vendor.path}  {vendor.credentials}")
+    uvicorn.run(
+        fake.app, host="127.0.0.1", port=port, log_config=None, log_level=settings.log_level.lower()
+    )
+
+
 def main() -> None:
     try:
         app()

@@ -1,0 +1,145 @@
+"""The vendor simulator: several fictional partner APIs in one ASGI app, for the demo, the
+tests and the sync benchmark. It runs over loopback like any vendor would.
+
+    simulator = Simulator(leads_per_vendor=500)
+    uvicorn.run(simulator.app, port=8900)   # or mount it, or use httpx.ASGITransport
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from pane.demo.simulator.store import VendorData, seeded
+from pane.demo.simulator.vendors import (
+    AcmeNetworks,
+    GlobexSecurity,
+    InitechCloud,
+    NorthwindDistribution,
+)
+
+
+@dataclass(frozen=True)
+class SimulatedVendor:
+    """How to reach one simulated vendor: what a reseller would type into the link form."""
+
+    slug: str
+    name: str
+    kind: str
+    path: str
+    credentials: dict[str, str]
+
+
+class Simulator:
+    def __init__(
+        self,
+        *,
+        leads_per_vendor: int = 200,
+        seed: int = 7,
+        live_interval: float | None = None,
+        initech_throttle_every: int = 0,
+        initech_fail_every: int = 0,
+        initech_slow_seconds: float = 0.0,
+    ) -> None:
+        self.data = {
+            "acme": seeded("ACME", seed, leads=leads_per_vendor),
+            "globex": seeded("GLX", seed + 1, leads=leads_per_vendor),
+            "initech": seeded("INI", seed + 2, leads=leads_per_vendor),
+        }
+        self.acme = AcmeNetworks(self.data["acme"], "pane-demo", "acme-demo-secret")
+        self.globex = GlobexSecurity(self.data["globex"], "globex-demo-key")
+        self.initech = InitechCloud(
+            self.data["initech"],
+            "pane-demo",
+            "initech-demo-password",
+            throttle_every=initech_throttle_every,
+            fail_every=initech_fail_every,
+            slow_seconds=initech_slow_seconds,
+        )
+        self.northwind = NorthwindDistribution("northwind-demo-token")
+        self.live_interval = live_interval
+        self.app = Starlette(
+            routes=[
+                Mount(f"/{vendor.slug}", routes=vendor.routes())
+                for vendor in (self.acme, self.globex, self.initech, self.northwind)
+            ],
+            lifespan=self._lifespan,
+        )
+
+    @property
+    def vendors(self) -> list[SimulatedVendor]:
+        return [
+            SimulatedVendor(
+                "acme",
+                "Acme Networks",
+                "vendor",
+                "/acme",
+                {"client_id": self.acme.client_id, "client_secret": self.acme.client_secret},
+            ),
+            SimulatedVendor(
+                "globex", "Globex Security", "vendor", "/globex", {"api_key": self.globex.api_key}
+            ),
+            SimulatedVendor(
+                "initech",
+                "Initech Cloud",
+                "vendor",
+                "/initech",
+                {"username": self.initech.username, "password": self.initech.password},
+            ),
+            SimulatedVendor(
+                "northwind",
+                "Northwind Distribution",
+                "distributor",
+                "/northwind",
+                {"token": self.northwind.token},
+            ),
+        ]
+
+    def advance(self, *, new: int = 3, changed: int = 2, deleted: int = 0) -> None:
+        """What a vendor does between two syncs: new leads, moved leads, withdrawn leads."""
+        for data in self.data.values():
+            data.add_leads(new)
+            data.change_leads(changed)
+            if deleted:
+                data.delete_leads(deleted)
+
+    def revoke(self, slug: str) -> None:
+        """The vendor stops accepting the credentials pane holds (a rotated secret)."""
+        if slug == "acme":
+            self.acme.client_secret = "rotated-by-the-vendor"
+            self.acme.tokens.clear()
+        elif slug == "globex":
+            self.globex.api_key = "rotated-by-the-vendor"
+        elif slug == "initech":
+            self.initech.password = "rotated-by-the-vendor"
+        elif slug == "northwind":
+            self.northwind.token = "rotated-by-the-vendor"
+        else:
+            raise KeyError(slug)
+
+    @asynccontextmanager
+    async def _lifespan(self, app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        task = asyncio.create_task(self._live()) if self.live_interval else None
+        try:
+            yield {}
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _live(self) -> None:
+        assert self.live_interval
+        while True:
+            await asyncio.sleep(self.live_interval)
+            self.advance(new=1, changed=1)
+
+
+__all__ = ["SimulatedVendor", "Simulator", "VendorData"]
