@@ -28,7 +28,7 @@ from pane.principal import (
     WorkspacePrincipal,
 )
 from pane.services.audit import record_audit
-from pane.services.pagination import decode_cursor, encode_cursor
+from pane.services.pagination import page_by_id
 from pane.services.security import new_api_key, token_digest
 
 _TOUCH_WORKSPACE_KEY = (
@@ -95,20 +95,8 @@ async def list_workspace_keys(
     session: AsyncSession, *, workspace_id: uuid.UUID, cursor: str | None, limit: int
 ) -> tuple[list[ApiKey], str | None]:
     """The workspace's keys, oldest first, revoked ones included, and the cursor after them."""
-    query = (
-        select(ApiKey)
-        .where(ApiKey.workspace_id == workspace_id)
-        .order_by(ApiKey.id)
-        .limit(limit + 1)
-    )
-    if cursor:
-        (after,) = decode_cursor("api_keys", cursor, (uuid.UUID,))
-        query = query.where(ApiKey.id > after)
-    keys = list(await session.scalars(query))
-    if len(keys) > limit:
-        keys = keys[:limit]
-        return keys, encode_cursor("api_keys", [keys[-1].id])
-    return keys, None
+    query = select(ApiKey).where(ApiKey.workspace_id == workspace_id)
+    return await page_by_id(session, query, ApiKey.id, kind="api_keys", cursor=cursor, limit=limit)
 
 
 async def revoke_workspace_key(

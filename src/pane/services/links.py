@@ -18,7 +18,7 @@ from pane.principal import Principal, VendorPrincipal, WorkspacePrincipal
 from pane.secrets import KeyRing
 from pane.services.audit import record_audit
 from pane.services.events import record_event
-from pane.services.pagination import Page, decode_cursor, encode_cursor
+from pane.services.pagination import Page, page_by_id
 
 
 class LinkStatus(StrEnum):
@@ -130,15 +130,14 @@ def _scoped(principal: Principal) -> Any:
 async def list_links(
     session: AsyncSession, *, principal: Principal, cursor: str | None, limit: int
 ) -> Page:
-    query = select(VendorLink).where(_scoped(principal)).order_by(VendorLink.id).limit(limit + 1)
-    if cursor:
-        (last_id,) = decode_cursor("links", cursor, (uuid.UUID,))
-        query = query.where(VendorLink.id > last_id)
-    links = list(await session.scalars(query))
-    next_cursor = None
-    if len(links) > limit:
-        links = links[:limit]
-        next_cursor = encode_cursor("links", [links[-1].id])
+    links, next_cursor = await page_by_id(
+        session,
+        select(VendorLink).where(_scoped(principal)),
+        VendorLink.id,
+        kind="links",
+        cursor=cursor,
+        limit=limit,
+    )
     return Page(items=[link_json(link) for link in links], next_cursor=next_cursor)
 
 

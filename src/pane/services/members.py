@@ -17,7 +17,7 @@ from pane.models import Invitation, Membership, User, Workspace
 from pane.principal import Role, UserPrincipal, WorkspacePrincipal
 from pane.services.audit import record_audit
 from pane.services.events import record_event
-from pane.services.pagination import Page, decode_cursor, encode_cursor
+from pane.services.pagination import Page, decode_cursor, encode_cursor, page_by_id
 from pane.services.security import new_opaque_token, token_digest
 
 INVITATION_PREFIX = "inv_"
@@ -222,25 +222,15 @@ async def list_invitations(
     session: AsyncSession, *, workspace_id: uuid.UUID, cursor: str | None, limit: int
 ) -> tuple[list[Invitation], str | None]:
     """Pending invitations, oldest first, and the cursor after them."""
-    query = (
-        select(Invitation)
-        .where(
-            Invitation.workspace_id == workspace_id,
-            Invitation.accepted_at.is_(None),
-            Invitation.revoked_at.is_(None),
-            Invitation.expires_at > _now(),
-        )
-        .order_by(Invitation.id)
-        .limit(limit + 1)
+    query = select(Invitation).where(
+        Invitation.workspace_id == workspace_id,
+        Invitation.accepted_at.is_(None),
+        Invitation.revoked_at.is_(None),
+        Invitation.expires_at > _now(),
     )
-    if cursor:
-        (after,) = decode_cursor("invitations", cursor, (uuid.UUID,))
-        query = query.where(Invitation.id > after)
-    pending = list(await session.scalars(query))
-    if len(pending) > limit:
-        pending = pending[:limit]
-        return pending, encode_cursor("invitations", [pending[-1].id])
-    return pending, None
+    return await page_by_id(
+        session, query, Invitation.id, kind="invitations", cursor=cursor, limit=limit
+    )
 
 
 async def revoke_invitation(

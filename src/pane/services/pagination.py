@@ -7,9 +7,12 @@ import binascii
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import orjson
+from sqlalchemy import Select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from pane.errors import BadCursor
 
@@ -25,6 +28,34 @@ class Page:
     def to_json(self) -> bytes:
         # asyncpg hands back its own UUID type, which orjson renders through str().
         return orjson.dumps({"items": self.items, "next_cursor": self.next_cursor}, default=str)
+
+
+class HasId(Protocol):
+    id: uuid.UUID
+
+
+Row = TypeVar("Row", bound=HasId)
+
+
+async def page_by_id(
+    session: AsyncSession,
+    query: Select[Row],
+    id_column: InstrumentedAttribute[uuid.UUID],
+    *,
+    kind: str,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[Row], str | None]:
+    """One page of ORM rows in id order (UUIDv7: creation order), and the cursor after it."""
+    query = query.order_by(id_column).limit(limit + 1)
+    if cursor:
+        (after,) = decode_cursor(kind, cursor, (uuid.UUID,))
+        query = query.where(id_column > after)
+    rows = list(await session.scalars(query))
+    if len(rows) > limit:
+        rows = rows[:limit]
+        return rows, encode_cursor(kind, [rows[-1].id])
+    return rows, None
 
 
 def encode_cursor(kind: str, key: list[Any]) -> str:
