@@ -33,6 +33,7 @@ from pane.principal import (
     ROLES_WITH,
     AccountPrincipal,
     AnyPrincipal,
+    ApiKeyPrincipal,
     Permission,
     Principal,
     Role,
@@ -46,6 +47,13 @@ from pane.services.security import API_KEY_PREFIX
 _bearer = HTTPBearer(
     auto_error=False,
     description="An access token from /v1/auth/login, or an API key (`pane_...`).",
+)
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+_MISSING_CREDENTIALS = "send an access token or API key as `Authorization: Bearer ...`"
+_NO_WORKSPACE = (
+    "no workspace selected: you are not a member of the workspace in your token; "
+    "log in again or refresh with a workspace_id"
 )
 
 
@@ -67,14 +75,18 @@ async def _session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
 
 
+async def _key_principal(connection: Bind, token: str) -> ApiKeyPrincipal | VendorPrincipal:
+    principal = await authenticate_key(connection, key=token)
+    if principal is None:
+        raise Unauthorized("API key is not valid, or has been revoked or has expired")
+    return principal
+
+
 async def _authenticate(connection: Bind, runtime: Runtime, token: str | None) -> AnyPrincipal:
     if not token:
-        raise Unauthorized("send an access token or API key as `Authorization: Bearer ...`")
+        raise Unauthorized(_MISSING_CREDENTIALS)
     if token.startswith(API_KEY_PREFIX):
-        key_principal = await authenticate_key(connection, key=token)
-        if key_principal is None:
-            raise Unauthorized("API key is not valid, or has been revoked or has expired")
-        return key_principal
+        return await _key_principal(connection, token)
     claims = runtime.tokens.verify(token)
     if claims.workspace_id is None:
         await enter_user(connection, user_id=claims.user_id)
@@ -116,7 +128,7 @@ def _context(
 
     async def context(
         request: Request,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        credentials: BearerDep,
     ) -> AsyncIterator[Context[Any]]:
         runtime = request.app.state.runtime
         async with transaction(runtime.engine) as unit:
@@ -134,10 +146,7 @@ def _check(principal: AnyPrincipal, permission: Permission, *, workspace_only: b
     if workspace_only and isinstance(principal, VendorPrincipal):
         raise Forbidden("vendor keys cannot do this; it belongs to the reseller's workspace")
     if isinstance(principal, AccountPrincipal):
-        raise Forbidden(
-            "no workspace selected: you are not a member of the workspace in your token; "
-            "log in again or refresh with a workspace_id"
-        )
+        raise Forbidden(_NO_WORKSPACE)
     if permission not in principal.permissions:
         raise Forbidden(f"this action needs the {permission.value} permission")
 
@@ -155,24 +164,16 @@ class RowsContext(Generic[P]):
     runtime: Runtime
 
 
-_NO_WORKSPACE = (
-    "no workspace selected: you are not a member of the workspace in your token; "
-    "log in again or refresh with a workspace_id"
-)
-
-
 async def _begin_reading(
     connection: asyncpg.Connection, runtime: Runtime, token: str | None, permission: Permission
 ) -> tuple[Principal, bool]:
     """Authenticate and scope a read transaction; say whether it must commit (an API key's
     last_used_at) or may simply be rolled back."""
     if not token:
-        raise Unauthorized("send an access token or API key as `Authorization: Bearer ...`")
+        raise Unauthorized(_MISSING_CREDENTIALS)
     if token.startswith(API_KEY_PREFIX):
         await connection.execute("BEGIN")
-        key_principal = await authenticate_key(connection, key=token)
-        if key_principal is None:
-            raise Unauthorized("API key is not valid, or has been revoked or has expired")
+        key_principal = await _key_principal(connection, token)
         _check(key_principal, permission, workspace_only=False)
         return key_principal, True
     claims = runtime.tokens.verify(token)
@@ -198,7 +199,7 @@ async def _begin_reading(
 def _rows_context(permission: Permission) -> Callable[..., AsyncIterator[RowsContext[Any]]]:
     async def context(
         request: Request,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        credentials: BearerDep,
     ) -> AsyncIterator[RowsContext[Any]]:
         runtime = request.app.state.runtime
         async with runtime.pool.acquire() as connection:
