@@ -1,0 +1,84 @@
+"""The connector contract. A connector declares what it reads and does, reads pages of
+normalized records through the HTTP client the engine hands it, and never touches the
+database. Third parties ship connectors in their own packages under the entry-point group
+``pane.connectors``."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import BaseModel, ConfigDict
+
+from pane.connectors.records import Action, Page, Stream
+
+
+class ConnectorError(Exception):
+    """Something went wrong talking to the vendor."""
+
+
+class CheckFailed(ConnectorError):
+    """The vendor refused the link's configuration or credentials; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class CredentialsRejected(CheckFailed):
+    """The vendor rejects the credentials: the link needs new ones, retrying will not help."""
+
+
+class ActionNotSupported(ConnectorError):
+    pass
+
+
+class NoCredentials(BaseModel):
+    """For vendors whose data needs no secret."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Connector(ABC):
+    name: ClassVar[str]
+    title: ClassVar[str]
+    description: ClassVar[str] = ""
+    config_model: ClassVar[type[BaseModel]]
+    credentials_model: ClassVar[type[BaseModel]] = NoCredentials
+    streams: ClassVar[frozenset[Stream]]
+    actions: ClassVar[frozenset[Action]] = frozenset()
+    webhooks: ClassVar[bool] = False
+
+    def __init__(
+        self, *, config: BaseModel, credentials: BaseModel, client: httpx.AsyncClient
+    ) -> None:
+        self.config = config
+        self.credentials = credentials
+        self.client = client
+
+    @abstractmethod
+    async def check(self) -> None:
+        """Prove the configuration and credentials work; raise CheckFailed if they do not."""
+
+    @abstractmethod
+    def read(self, stream: Stream, cursor: str | None) -> AsyncIterator[Page]:
+        """Pages of ``stream`` after ``cursor`` (None: from the start), each with its cursor."""
+
+    async def act(self, action: Action, payload: dict[str, Any]) -> dict[str, Any]:
+        raise ActionNotSupported(f"{self.name} cannot {action.value}")
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        """What a SPA needs to render the link form."""
+        return {
+            "name": cls.name,
+            "title": cls.title,
+            "description": cls.description,
+            "streams": sorted(stream.value for stream in cls.streams),
+            "actions": sorted(action.value for action in cls.actions),
+            "webhooks": cls.webhooks,
+            "config_schema": cls.config_model.model_json_schema(),
+            "credentials_schema": cls.credentials_model.model_json_schema(),
+        }

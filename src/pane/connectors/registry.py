@@ -1,0 +1,40 @@
+"""Connectors found through the entry-point group ``pane.connectors``.
+
+Unlike loaders that log a broken plugin and carry on, pane refuses to start: a link whose
+connector silently vanished would stop syncing without anyone noticing.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.metadata import entry_points
+
+from pane.connectors.base import Connector
+
+GROUP = "pane.connectors"
+
+
+class ConnectorLoadError(RuntimeError):
+    pass
+
+
+@cache
+def connectors() -> dict[str, type[Connector]]:
+    found: dict[str, type[Connector]] = {}
+    for entry in entry_points(group=GROUP):
+        try:
+            loaded = entry.load()
+        except Exception as exc:
+            raise ConnectorLoadError(
+                f"connector {entry.name!r} ({entry.value}) failed to load: {exc}"
+            ) from exc
+        if not (isinstance(loaded, type) and issubclass(loaded, Connector)):
+            raise ConnectorLoadError(f"{entry.value} is not a pane Connector class")
+        if loaded.name != entry.name:
+            raise ConnectorLoadError(
+                f"entry point {entry.name!r} names a connector called {loaded.name!r}"
+            )
+        if entry.name in found and found[entry.name] is not loaded:
+            raise ConnectorLoadError(f"two packages provide a connector named {entry.name!r}")
+        found[entry.name] = loaded
+    return dict(sorted(found.items()))
