@@ -16,6 +16,11 @@ from pane.services.security import new_api_key, token_digest
 
 PASSWORD = "correct horse battery"
 PROBLEM = "application/problem+json"
+LINK_CONNECTOR = "csv_price_list"
+LINK_CONFIG = {
+    "url": "https://partners.example.com/prices.csv",
+    "columns": {"sku": "sku", "currency": "currency", "list_price": "price"},
+}
 
 
 @dataclass
@@ -114,9 +119,9 @@ class Api:
             "/v1/links",
             json={
                 "vendor_id": str(vendor_id),
-                "connector": "generic_rest",
-                "config": {"base_url": "https://partners.example.com"},
-                "credentials": credentials or {"api_key": "s3cret-vendor-key"},
+                "connector": LINK_CONNECTOR,
+                "config": LINK_CONFIG,
+                "credentials": credentials or {"token": "s3cret-vendor-key"},
             },
             headers=owner.headers,
         )

@@ -176,7 +176,7 @@ async def build_tenant(api: Api, label: str, vendor_id: uuid.UUID) -> Tenant:
     owner = await api.signup(email=unique_email(f"{label.lower()}-owner"), workspace=name)
     member = await api.member(owner, "member")
     credential = f"cred-{secrets.token_hex(8)}"
-    link = await api.link(owner, vendor_id, credentials={"api_key": credential})
+    link = await api.link(owner, vendor_id, credentials={"token": credential})
     lead_ids = await api.seed_leads(
         owner.workspace_id,
         vendor_id,

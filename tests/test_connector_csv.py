@@ -166,3 +166,14 @@ async def test_long_files_come_in_pages_and_only_the_last_advances_the_cursor():
     assert [page.cursor for page in pages[:-1]] == ["sha256:previous", "sha256:previous"]
     assert pages[-1].cursor.startswith("sha256:")
     assert pages[-1].cursor != "sha256:previous"
+
+
+async def test_the_link_form_schema_is_served_to_signed_in_callers(http, api):
+    assert (await http.get("/v1/connectors")).status_code == 401
+    owner = await api.signup()
+    listed = await http.get("/v1/connectors", headers=owner.headers)
+    assert listed.status_code == 200
+    csv_connector = next(i for i in listed.json()["items"] if i["name"] == "csv_price_list")
+    assert csv_connector["config_schema"]["required"] == ["url", "columns"]
+    assert csv_connector["streams"] == ["price_lists"]
+    assert listed.json()["next_cursor"] is None

@@ -278,6 +278,17 @@ async def _list_vendors(w: World, db: asyncpg.Connection) -> None:
             assert set(item) == {"id", "slug", "name", "kind", "website"}
 
 
+@case("GET", "/v1/connectors")
+async def _list_connectors(w: World, db: asyncpg.Connection) -> None:
+    # Installed code, the same for everyone: no tenant's data in it.
+    seen = []
+    for who in ("owner", "key", "vendor"):
+        response = await fetch(w, who, "/v1/connectors")
+        seen.append(response.json())
+        assert "csv_price_list" in [item["name"] for item in response.json()["items"]]
+    assert seen[0] == seen[1] == seen[2]
+
+
 @case("GET", "/v1/vendors/{vendor_id}")
 async def _get_vendor(w: World, db: asyncpg.Connection) -> None:
     for who in ("owner", "key", "vendor"):

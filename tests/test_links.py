@@ -16,7 +16,7 @@ import pane.operator
 from pane.operator import rotate_credentials
 from pane.secrets import CredentialDecryptError, load_key_ring
 from tests.conftest import make_settings
-from tests.factories import assert_problem, error_fields
+from tests.factories import LINK_CONFIG, LINK_CONNECTOR, assert_problem, error_fields
 
 LINK_FIELDS = {
     "id",
@@ -41,7 +41,11 @@ def assert_no_secret(response: httpx.Response, *secrets: str) -> None:
 
 
 async def create_link(http, owner, vendor_id, **fields: Any) -> httpx.Response:
-    payload: dict[str, Any] = {"vendor_id": str(vendor_id), "connector": "generic_rest"}
+    payload: dict[str, Any] = {
+        "vendor_id": str(vendor_id),
+        "connector": LINK_CONNECTOR,
+        "config": LINK_CONFIG,
+    }
     payload.update(fields)
     return await http.post("/v1/links", json=payload, headers=owner.headers)
 
@@ -75,29 +79,31 @@ async def test_create_seals_credentials_and_never_returns_them(api, http, settin
     owner = await api.signup()
     vendor = await api.new_vendor()
     secret = f"s3cret-{uuid.uuid4().hex}"
-    credentials = {"api_key": secret, "client_id": "pane-reseller"}
-    response = await create_link(
-        http,
-        owner,
-        vendor,
-        config={"base_url": "https://partners.example.com", "region": "eu"},
-        credentials=credentials,
-    )
+    credentials = {"token": secret}
+    config = {
+        "url": "https://distributor.example.com/pane-reseller/prices.csv",
+        "delimiter": ";",
+        "columns": {"sku": "Artikel", "currency": "Waehrung"},
+    }
+    response = await create_link(http, owner, vendor, config=config, credentials=credentials)
     assert response.status_code == 201, response.text
     assert_no_secret(response, secret)
     link = response.json()
     assert link["has_credentials"] is True
     assert link["status"] == "active"
-    assert link["connector"] == "generic_rest"
+    assert link["connector"] == "csv_price_list"
     assert link["vendor_id"] == str(vendor)
     assert link["workspace_id"] == str(owner.workspace_id)
-    assert link["config"] == {"base_url": "https://partners.example.com", "region": "eu"}
+    # stored as the connector reads it: what was sent, defaults filled in
+    assert link["config"]["url"] == config["url"]
+    assert link["config"]["delimiter"] == ";"
+    assert link["config"]["columns"]["sku"] == "Artikel"
+    assert link["config"]["decimal_separator"] == "."
 
     row = await stored(admin_db, owner.workspace_id, link["id"])
     sealed = row["credentials_encrypted"]
     assert sealed
     assert secret not in sealed
-    assert "pane-reseller" not in sealed
     assert orjson.loads(load_key_ring(settings).decrypt(sealed)) == credentials
 
     for response in (
@@ -116,7 +122,7 @@ async def test_create_without_credentials(api, http, admin_db):
     response = await create_link(http, owner, vendor)
     assert response.status_code == 201, response.text
     assert response.json()["has_credentials"] is False
-    assert response.json()["config"] == {}
+    assert response.json()["config"]["url"] == LINK_CONFIG["url"]
     row = await stored(admin_db, owner.workspace_id, response.json()["id"])
     assert row["credentials_encrypted"] is None
 
@@ -124,9 +130,10 @@ async def test_create_without_credentials(api, http, admin_db):
 async def test_duplicate_vendor_is_409(api, http, admin_db):
     owner = await api.signup()
     vendor = await api.new_vendor()
-    first = await create_link(http, owner, vendor, credentials={"api_key": "one"})
+    first = await create_link(http, owner, vendor, credentials={"token": "one"})
     assert first.status_code == 201
-    again = await create_link(http, owner, vendor, connector="other_rest")
+    other_config = {**LINK_CONFIG, "url": "https://elsewhere.example.com/list.csv"}
+    again = await create_link(http, owner, vendor, config=other_config)
     body = assert_problem(again, 409, "conflict")
     assert str(vendor) in body["detail"]
     count = await admin_db.fetchval(
@@ -140,7 +147,7 @@ async def test_duplicate_vendor_is_409(api, http, admin_db):
 
 async def test_unknown_vendor_is_422(api, http, admin_db):
     owner = await api.signup()
-    response = await create_link(http, owner, uuid.uuid4(), credentials={"api_key": "x"})
+    response = await create_link(http, owner, uuid.uuid4(), credentials={"token": "x"})
     body = assert_problem(response, 422, "validation-error")
     assert error_fields(body) == ["body.vendor_id"]
     count = await admin_db.fetchval(
@@ -164,10 +171,36 @@ async def test_bad_connector_name_is_422(api, http, admin_db, shared_owner, conn
 
 
 @pytest.mark.parametrize("connector", ["ab", "generic_rest", "x" + "y" * 62])
-async def test_good_connector_names(api, http, shared_owner, connector):
+async def test_a_connector_that_is_not_installed_is_422(api, http, shared_owner, connector):
     response = await create_link(http, shared_owner, await api.new_vendor(), connector=connector)
-    assert response.status_code == 201, response.text
-    assert response.json()["connector"] == connector
+    body = assert_problem(response, 422, "validation-error")
+    assert error_fields(body) == ["body.connector"]
+    assert "csv_price_list" in body["detail"]
+
+
+async def test_config_and_credentials_must_fit_the_connector(api, http, admin_db, shared_owner):
+    vendor = await api.new_vendor()
+    no_url = {"columns": {"sku": "sku"}}
+    body = assert_problem(
+        await create_link(http, shared_owner, vendor, config=no_url), 422, "validation-error"
+    )
+    assert error_fields(body) == ["body.config.url"]
+    assert "csv_price_list" in body["detail"]
+    bad_separator = {**LINK_CONFIG, "decimal_separator": ";"}
+    body = assert_problem(
+        await create_link(http, shared_owner, vendor, config=bad_separator), 422, "validation-error"
+    )
+    assert error_fields(body) == ["body.config.decimal_separator"]
+    body = assert_problem(
+        await create_link(http, shared_owner, vendor, credentials={"password": "x"}),
+        422,
+        "validation-error",
+    )
+    assert error_fields(body) == ["body.credentials.password"]
+    linked = await admin_db.fetchval(
+        "SELECT count(*) FROM vendor_links WHERE vendor_id = $1", vendor
+    )
+    assert linked == 0
 
 
 async def test_only_admins_manage_links(api, http):
@@ -235,31 +268,31 @@ async def test_link_list_limit_bounds(api, http):
 
 async def test_patch_config_keeps_credentials(api, http, admin_db):
     owner = await api.signup()
-    link = await api.link(owner, await api.new_vendor(), credentials={"api_key": "keep-me"})
+    link = await api.link(owner, await api.new_vendor(), credentials={"token": "keep-me"})
     sealed = (await stored(admin_db, owner.workspace_id, link["id"]))["credentials_encrypted"]
 
     response = await http.patch(
         f"/v1/links/{link['id']}",
-        json={"config": {"base_url": "https://v2.example.com", "page_size": 100}},
+        json={"config": {**LINK_CONFIG, "url": "https://v2.example.com/list.csv"}},
         headers=owner.headers,
     )
     assert response.status_code == 200, response.text
     assert_no_secret(response, "keep-me")
-    assert response.json()["config"] == {"base_url": "https://v2.example.com", "page_size": 100}
+    assert response.json()["config"]["url"] == "https://v2.example.com/list.csv"
     assert response.json()["has_credentials"] is True
     row = await stored(admin_db, owner.workspace_id, link["id"])
-    assert as_json(row["config"]) == {"base_url": "https://v2.example.com", "page_size": 100}
+    assert as_json(row["config"]) == response.json()["config"]
     assert row["credentials_encrypted"] == sealed
 
 
 async def test_patch_credentials_reseals_them(api, http, settings, admin_db):
     owner = await api.signup()
-    link = await api.link(owner, await api.new_vendor(), credentials={"api_key": "old-secret"})
+    link = await api.link(owner, await api.new_vendor(), credentials={"token": "old-secret"})
     before = await stored(admin_db, owner.workspace_id, link["id"])
 
     response = await http.patch(
         f"/v1/links/{link['id']}",
-        json={"credentials": {"api_key": "new-secret"}},
+        json={"credentials": {"token": "new-secret"}},
         headers=owner.headers,
     )
     assert response.status_code == 200, response.text
@@ -269,9 +302,7 @@ async def test_patch_credentials_reseals_them(api, http, settings, admin_db):
     assert after["credentials_encrypted"] != before["credentials_encrypted"]
     assert "new-secret" not in after["credentials_encrypted"]
     keyring = load_key_ring(settings)
-    assert orjson.loads(keyring.decrypt(after["credentials_encrypted"])) == {
-        "api_key": "new-secret"
-    }
+    assert orjson.loads(keyring.decrypt(after["credentials_encrypted"])) == {"token": "new-secret"}
     assert as_json(after["config"]) == link["config"]
 
 
@@ -287,11 +318,13 @@ async def test_new_credentials_clear_needs_reauth(api, http, admin_db):
     body = assert_problem(response, 409, "conflict")
     assert "credentials" in body["detail"]
     response = await http.patch(
-        f"/v1/links/{link['id']}", json={"config": {"a": 1}}, headers=owner.headers
+        f"/v1/links/{link['id']}",
+        json={"config": {**LINK_CONFIG, "delimiter": "|"}},
+        headers=owner.headers,
     )
     assert response.json()["status"] == "needs_reauth"
     response = await http.patch(
-        f"/v1/links/{link['id']}", json={"credentials": {"api_key": "fresh"}}, headers=owner.headers
+        f"/v1/links/{link['id']}", json={"credentials": {"token": "fresh"}}, headers=owner.headers
     )
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "active"
@@ -374,13 +407,22 @@ async def test_lifecycle_writes_events_and_audit(api, http, admin_db):
     headers = [{**owner.headers, "X-Request-Id": rid} for rid in request_ids]
     created = await http.post(
         "/v1/links",
-        json={"vendor_id": str(vendor), "connector": "generic_rest", "credentials": {"k": "v"}},
+        json={
+            "vendor_id": str(vendor),
+            "connector": LINK_CONNECTOR,
+            "config": LINK_CONFIG,
+            "credentials": {"token": "v"},
+        },
         headers=headers[0],
     )
     assert created.status_code == 201
     link_id = created.json()["id"]
     steps = [
-        await http.patch(f"/v1/links/{link_id}", json={"config": {"x": 1}}, headers=headers[1]),
+        await http.patch(
+            f"/v1/links/{link_id}",
+            json={"config": {**LINK_CONFIG, "delimiter": ";"}},
+            headers=headers[1],
+        ),
         await http.post(f"/v1/links/{link_id}/pause", headers=headers[2]),
         await http.post(f"/v1/links/{link_id}/resume", headers=headers[3]),
         await http.delete(f"/v1/links/{link_id}", headers=headers[4]),
@@ -472,7 +514,7 @@ async def test_rotate_credentials_reencrypts_with_the_new_key(
     api, http, settings, servers, admin_db
 ):
     owner = await api.signup()
-    with_secret = await api.link(owner, await api.new_vendor(), credentials={"api_key": "rot-8"})
+    with_secret = await api.link(owner, await api.new_vendor(), credentials={"token": "rot-8"})
     without = await create_link(http, owner, await api.new_vendor())
     assert without.status_code == 201
     before = await _sealed(admin_db, owner.workspace_id)
@@ -486,7 +528,7 @@ async def test_rotate_credentials_reencrypts_with_the_new_key(
         link_id = uuid.UUID(with_secret["id"])
         assert rotated == total
         assert after[link_id] != before[link_id]
-        assert orjson.loads(Fernet(new).decrypt(after[link_id].encode())) == {"api_key": "rot-8"}
+        assert orjson.loads(Fernet(new).decrypt(after[link_id].encode())) == {"token": "rot-8"}
         with pytest.raises(InvalidToken):
             Fernet(old).decrypt(after[link_id].encode())
         assert after[uuid.UUID(without.json()["id"])] is None
@@ -498,7 +540,7 @@ async def test_rotate_credentials_reencrypts_with_the_new_key(
         # Put every ciphertext back under the key the running app uses.
         await rotate_credentials(make_settings(servers, credential_keys=[old, new]))
     restored = await _sealed(admin_db, owner.workspace_id)
-    assert orjson.loads(Fernet(old).decrypt(restored[link_id].encode())) == {"api_key": "rot-8"}
+    assert orjson.loads(Fernet(old).decrypt(restored[link_id].encode())) == {"token": "rot-8"}
 
 
 async def test_rotate_credentials_pages_through_every_link(
@@ -508,7 +550,7 @@ async def test_rotate_credentials_pages_through_every_link(
     several in one workspace."""
     owner = await api.signup()
     links = [
-        await api.link(owner, await api.new_vendor(), credentials={"api_key": f"k{n}"})
+        await api.link(owner, await api.new_vendor(), credentials={"token": f"k{n}"})
         for n in range(3)
     ]
     total = await admin_db.fetchval(secret_count_query())
@@ -522,7 +564,7 @@ async def test_rotate_credentials_pages_through_every_link(
         for n, link in enumerate(links):
             sealed = after[uuid.UUID(link["id"])]
             try:
-                assert orjson.loads(Fernet(new).decrypt(sealed.encode())) == {"api_key": f"k{n}"}
+                assert orjson.loads(Fernet(new).decrypt(sealed.encode())) == {"token": f"k{n}"}
             except InvalidToken:
                 undecryptable.append(link["id"])
         assert undecryptable == [], "links left under the old key"
@@ -534,7 +576,7 @@ async def test_rotate_credentials_pages_through_every_link(
 
 async def test_rotation_with_a_missing_key_changes_nothing(api, settings, servers, admin_db):
     owner = await api.signup()
-    await api.link(owner, await api.new_vendor(), credentials={"api_key": "kept"})
+    await api.link(owner, await api.new_vendor(), credentials={"token": "kept"})
     before = await _sealed(admin_db, owner.workspace_id)
     stranger = Fernet.generate_key().decode()
     with pytest.raises(CredentialDecryptError, match="cannot be decrypted"):

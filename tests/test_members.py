@@ -14,7 +14,15 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.factories import Account, Api, assert_problem, bearer, unique_email
+from tests.factories import (
+    LINK_CONFIG,
+    LINK_CONNECTOR,
+    Account,
+    Api,
+    assert_problem,
+    bearer,
+    unique_email,
+)
 
 
 async def audit_rows(admin_db, workspace_id: uuid.UUID, action: str) -> list[dict[str, Any]]:
@@ -95,8 +103,8 @@ async def _create_link(http, api, team, actor):
         "/v1/links",
         json={
             "vendor_id": str(vendor),
-            "connector": "generic_rest",
-            "config": {"base_url": "https://partners.example.com"},
+            "connector": LINK_CONNECTOR,
+            "config": LINK_CONFIG,
         },
         headers=actor.headers,
     )

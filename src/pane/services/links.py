@@ -7,10 +7,13 @@ from enum import StrEnum
 from typing import Any
 
 import orjson
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pane.connectors.base import Connector
+from pane.connectors.registry import connectors
 from pane.errors import Conflict, NotFound, Unprocessable
 from pane.ids import new_id
 from pane.models import Vendor, VendorLink
@@ -40,6 +43,48 @@ def link_json(link: VendorLink) -> dict[str, Any]:
         "created_at": link.created_at,
         "updated_at": link.updated_at,
     }
+
+
+def _field_errors(exc: ValidationError, prefix: str) -> list[dict[str, str]]:
+    return [
+        {
+            "field": ".".join([prefix, *(str(part) for part in error["loc"])]),
+            "message": error["msg"],
+        }
+        for error in exc.errors()
+    ]
+
+
+def _connector(name: str) -> type[Connector]:
+    found = connectors().get(name)
+    if found is None:
+        available = ", ".join(connectors()) or "none installed"
+        raise Unprocessable(
+            f"no connector {name!r} is installed (available: {available})",
+            errors=[{"field": "body.connector", "message": "unknown connector"}],
+        )
+    return found
+
+
+def validated_config(connector: type[Connector], config: dict[str, Any]) -> dict[str, Any]:
+    """The config as the connector reads it (defaults filled in), or a 422 naming the fields."""
+    try:
+        return connector.config_model.model_validate(config).model_dump(mode="json")
+    except ValidationError as exc:
+        raise Unprocessable(
+            f"config does not fit the {connector.name} connector",
+            errors=_field_errors(exc, "body.config"),
+        ) from exc
+
+
+def validate_credentials(connector: type[Connector], credentials: dict[str, Any]) -> None:
+    try:
+        connector.credentials_model.model_validate(credentials)
+    except ValidationError as exc:
+        raise Unprocessable(
+            f"credentials do not fit the {connector.name} connector",
+            errors=_field_errors(exc, "body.credentials"),
+        ) from exc
 
 
 def _seal(keyring: KeyRing, credentials: dict[str, Any] | None) -> str | None:
@@ -90,6 +135,9 @@ async def create_link(
     config: dict[str, Any],
     credentials: dict[str, Any] | None,
 ) -> VendorLink:
+    connector_class = _connector(connector)
+    config = validated_config(connector_class, config)
+    validate_credentials(connector_class, credentials or {})
     if await session.get(Vendor, vendor_id) is None:
         raise Unprocessable(
             f"no vendor {vendor_id} in the catalog",
@@ -163,9 +211,11 @@ async def update_link(
     credentials: dict[str, Any] | None,
 ) -> VendorLink:
     link = await get_link(session, principal=actor, link_id=link_id, for_update=True)
+    connector_class = _connector(link.connector)
     if config is not None:
-        link.config = config
+        link.config = validated_config(connector_class, config)
     if credentials is not None:
+        validate_credentials(connector_class, credentials)
         link.credentials_encrypted = _seal(keyring, credentials)
         if link.status == LinkStatus.NEEDS_REAUTH:
             link.status = LinkStatus.ACTIVE.value
