@@ -8,10 +8,35 @@ alembic) go through structlog's ProcessorFormatter so every line has the same sh
 from __future__ import annotations
 
 import logging
+import re
 import sys
 
 import orjson
 import structlog
+
+_SECRET_IN_QUERY = re.compile(
+    r"(?i)([?&](?:token|key|api_?key|secret|client_secret|password|access_token|signature|sig)=)"
+    r"[^&\s\"']+"
+)
+_SECRET_IN_HEADER = re.compile(
+    r"(?i)((?:authorization|x-api-key)[\"']?\s*[:=]\s*[\"']?)[^\"',}\n]+"
+)
+
+
+def redact(text: str) -> str:
+    """Vendor URLs and headers carry credentials; they never reach a log line."""
+    if "=" not in text and ":" not in text:
+        return text
+    return _SECRET_IN_HEADER.sub(r"\1[redacted]", _SECRET_IN_QUERY.sub(r"\1[redacted]", text))
+
+
+def _redact_processor(
+    logger: object, method: str, event: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    for name, value in event.items():
+        if isinstance(value, str):
+            event[name] = redact(value)
+    return event
 
 
 def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
@@ -20,6 +45,10 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    tail: list[structlog.types.Processor] = [
+        structlog.processors.format_exc_info,
+        _redact_processor,
     ]
     if json:
         renderer: structlog.types.Processor = structlog.processors.JSONRenderer(
@@ -32,7 +61,7 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
         renderer = structlog.dev.ConsoleRenderer()
         logger_factory = structlog.PrintLoggerFactory(sys.stderr)
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, renderer],
+        processors=[*shared, *tail, renderer],
         logger_factory=logger_factory,
         wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
         cache_logger_on_first_use=True,
@@ -51,7 +80,7 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
             foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.format_exc_info,
+                *tail,
                 stdlib_renderer,
             ],
         )

@@ -20,6 +20,13 @@ def limits_uri(redis_url: str) -> str:
     return "async+" + redis_url
 
 
+async def close_storage(storage: RedisStorage) -> None:
+    # limits keeps its redis.asyncio client on the storage's bridge and offers no close.
+    client = getattr(getattr(storage, "bridge", None), "storage", None)
+    if client is not None:
+        await client.aclose()
+
+
 class LoginLimiter:
     def __init__(self, redis_url: str, per_account: str, per_ip: str) -> None:
         self._storage = RedisStorage(
@@ -33,10 +40,7 @@ class LoginLimiter:
         self._per_ip = parse(per_ip)
 
     async def aclose(self) -> None:
-        # limits keeps its redis.asyncio client on the storage's bridge and offers no close.
-        client = getattr(getattr(self._storage, "bridge", None), "storage", None)
-        if client is not None:
-            await client.aclose()
+        await close_storage(self._storage)
 
     async def check(self, *, email: str, ip: str) -> None:
         """Count one login attempt; refuse with 429 when either budget is spent.

@@ -6,6 +6,7 @@ import httpx
 
 from pane import __version__
 from pane.connectors.http.guard import PublicOnlyTransport
+from pane.connectors.http.ratelimit import LinkRateLimit, RateLimitedTransport
 from pane.connectors.http.retry import RetryingTransport
 
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
@@ -19,10 +20,13 @@ def build_client(
     transport: httpx.AsyncBaseTransport | None = None,
     attempts: int = 5,
     initial_wait: float = 0.5,
+    rate_limit: LinkRateLimit | None = None,
 ) -> httpx.AsyncClient:
-    """A client with auth, timeouts and retries; unless ``allow_private``, every request (and
-    every redirect) is refused if its host resolves to a non-public address."""
+    """A client with auth, timeouts, retries and the link's rate limit; unless
+    ``allow_private``, every request (and redirect) to a non-public address is refused."""
     inner = transport or httpx.AsyncHTTPTransport()
+    if rate_limit is not None:
+        inner = RateLimitedTransport(inner, rate_limit)
     if not allow_private:
         inner = PublicOnlyTransport(inner)
     return httpx.AsyncClient(
