@@ -219,3 +219,66 @@ def error_fields(body: dict[str, Any]) -> list[str]:
         assert isinstance(error["message"], str)
         assert error["message"]
     return [error["field"] for error in body["errors"]]
+
+
+async def seed_vendor_content(
+    admin_url: str, workspace_id: uuid.UUID, vendor_id: uuid.UUID, link_id: uuid.UUID, marker: str
+) -> None:
+    """A campaign, a price list with one item, an asset, a cursor and a sync run, as a sync of
+    ``link_id`` would leave them (the sync engine arrives with issue 3)."""
+    connection = await asyncpg.connect(admin_url)
+    try:
+        price_list = new_id()
+        await connection.execute(
+            "INSERT INTO campaigns (workspace_id, id, vendor_id, external_id, name)"
+            " VALUES ($1, $2, $3, $4, $5)",
+            workspace_id,
+            new_id(),
+            vendor_id,
+            f"C-{marker}",
+            f"{marker} campaign",
+        )
+        await connection.execute(
+            "INSERT INTO price_lists (workspace_id, id, vendor_id, external_id, name, currency)"
+            " VALUES ($1, $2, $3, 'default', $4, 'EUR')",
+            workspace_id,
+            price_list,
+            vendor_id,
+            f"{marker} prices",
+        )
+        await connection.execute(
+            "INSERT INTO price_items (workspace_id, id, vendor_id, price_list_id, external_id, sku,"
+            " name, currency, list_price, partner_cost) VALUES ($1, $2, $3, $4, $5, $5, $6,"
+            " 'EUR', 100, 80)",
+            workspace_id,
+            new_id(),
+            vendor_id,
+            price_list,
+            f"SKU-{marker}",
+            f"{marker} item",
+        )
+        await connection.execute(
+            "INSERT INTO assets (workspace_id, id, vendor_id, external_id, title, url)"
+            " VALUES ($1, $2, $3, $4, $5, 'https://vendor.example/datasheet.pdf')",
+            workspace_id,
+            new_id(),
+            vendor_id,
+            f"A-{marker}",
+            f"{marker} datasheet",
+        )
+        await connection.execute(
+            "INSERT INTO sync_cursors (workspace_id, link_id, stream, cursor)"
+            " VALUES ($1, $2, 'leads', $3)",
+            workspace_id,
+            link_id,
+            f"cursor-{marker}",
+        )
+        await connection.execute(
+            "INSERT INTO sync_runs (workspace_id, id, link_id, trigger, streams)"
+            " VALUES ($1, $2, $3, 'manual', '{leads}')",
+            workspace_id,
+            new_id(),
+            link_id,
+        )
+    finally:
+        await connection.close()

@@ -19,7 +19,7 @@ import asyncpg
 import httpx
 
 from pane.principal import API_KEY_SCOPES
-from tests.factories import Account, Api, bearer, unique_email
+from tests.factories import Account, Api, bearer, seed_vendor_content, unique_email
 
 KEY_SCOPES = sorted(scope.value for scope in API_KEY_SCOPES)
 # The tables the issue names; the catalog-driven tests find any others.
@@ -184,6 +184,9 @@ async def build_tenant(api: Api, label: str, vendor_id: uuid.UUID) -> Tenant:
         first_name=marker,
         domain=f"{marker}.example",
         company=f"{marker} GmbH",
+    )
+    await seed_vendor_content(
+        api.admin_url, owner.workspace_id, vendor_id, uuid.UUID(link["id"]), marker
     )
     issued = await api.http.post(
         "/v1/api-keys", json={"name": f"{label} CRM", "scopes": KEY_SCOPES}, headers=owner.headers
