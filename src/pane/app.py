@@ -11,7 +11,18 @@ from fastapi.middleware.cors import CORSMiddleware
 from redis.asyncio import Redis
 
 from pane import __version__
-from pane.api import api_keys, auth, connectors, leads, links, me, members, ops, vendors
+from pane.api import (
+    api_keys,
+    auth,
+    connectors,
+    content,
+    leads,
+    links,
+    me,
+    members,
+    ops,
+    vendors,
+)
 from pane.config import Settings, get_settings
 from pane.db.engine import create_engine, create_pool
 from pane.db.safety import assert_runtime_role_is_safe
@@ -84,7 +95,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         openapi_url="/openapi.json",
     )
-    for router in (ops, auth, me, members, api_keys, vendors, connectors, links, leads):
+    routers = (ops, auth, me, members, api_keys, vendors, connectors, links, leads, content)
+    for router in routers:
         app.include_router(router.router)
     install_error_handlers(app)
     install_dependency_handlers(app)
