@@ -177,3 +177,30 @@ async def test_the_link_form_schema_is_served_to_signed_in_callers(http, api):
     assert csv_connector["config_schema"]["required"] == ["url", "columns"]
     assert csv_connector["streams"] == ["price_lists"]
     assert listed.json()["next_cursor"] is None
+
+
+class _BrokenEntryPoint:
+    name = "vendor_x"
+    value = "vendor_x_plugin:Connector"
+
+    def load(self):
+        raise ImportError("No module named 'vendor_x_plugin'")
+
+
+async def test_a_broken_connector_plugin_stops_pane_from_starting(monkeypatch, servers):
+    from asgi_lifespan import LifespanManager
+
+    from pane.app import create_app
+    from pane.connectors import registry
+    from tests.conftest import make_settings
+
+    monkeypatch.setattr(registry, "entry_points", lambda group: [_BrokenEntryPoint()])
+    registry.connectors.cache_clear()
+    try:
+        with pytest.raises(registry.ConnectorLoadError, match=r"vendor_x.*failed to load"):
+            async with LifespanManager(create_app(make_settings(servers))):
+                pass
+    finally:
+        monkeypatch.undo()
+        registry.connectors.cache_clear()
+    assert "csv_price_list" in registry.connectors()

@@ -24,6 +24,7 @@ from pane.api import (
     vendors,
 )
 from pane.config import Settings, get_settings
+from pane.connectors.registry import connectors as installed_connectors
 from pane.db.engine import create_engine, create_pool
 from pane.db.safety import assert_runtime_role_is_safe
 from pane.errors import install_dependency_handlers, install_error_handlers
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         pool: asyncpg.Pool | None = None
         try:
+            installed_connectors()  # a broken plugin stops pane now, not at its first sync
             await assert_runtime_role_is_safe(engine)
             pool = await create_pool(database_url, size=settings.db_pool_size)
             keyring = load_key_ring(settings)

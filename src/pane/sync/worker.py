@@ -10,6 +10,7 @@ from arq.connections import RedisSettings
 from arq.worker import Worker
 
 from pane.config import Settings
+from pane.connectors.registry import connectors
 from pane.db.engine import create_engine, create_sessionmaker
 from pane.db.safety import assert_runtime_role_is_safe
 from pane.services.auth import purge_expired_refresh_tokens
@@ -30,6 +31,7 @@ def build_worker(settings: Settings, *, handle_signals: bool = True) -> Worker:
     assert settings.redis_url
 
     async def startup(ctx: dict[str, Any]) -> None:
+        connectors()  # refuse to run with a connector plugin that does not load
         engine = create_engine(settings.database_url or "", pool_size=settings.db_pool_size)
         await assert_runtime_role_is_safe(engine)
         ctx["engine"] = engine
