@@ -51,10 +51,6 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     db_pool_size: int = Field(default=20, ge=1, description="Connections per API process.")
 
-    allow_private_vendor_urls: bool = Field(
-        default=False,
-        description="Let links reach private, loopback and link-local addresses (demo, tests).",
-    )
     login_limit_per_account: str = "10/15 minutes"
     login_limit_per_ip: str = "50/15 minutes"
     log_level: str = "INFO"

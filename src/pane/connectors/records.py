@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
@@ -124,4 +124,3 @@ class Page:
     records: list[Record] = field(default_factory=list)
     failures: list[RecordFailure] = field(default_factory=list)
     cursor: str | None = None
-    read_at: datetime | None = None

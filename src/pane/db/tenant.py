@@ -17,7 +17,7 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from pane.db.engine import driver_connection
-from pane.principal import Permission, Principal, Role, VendorPrincipal
+from pane.principal import Permission, Role
 
 Bind: TypeAlias = AsyncSession | AsyncConnection | asyncpg.Connection
 
@@ -116,14 +116,6 @@ class NotAMember(Exception):
 
 class RoleNotAllowed(Exception):
     """The member's current role does not grant what the request needs."""
-
-
-async def enter_principal(bind: Bind, principal: Principal) -> None:
-    """Re-apply an already authenticated principal (e.g. in a second transaction)."""
-    if isinstance(principal, VendorPrincipal):
-        await enter_vendor(bind, vendor_id=principal.vendor_id)
-    else:
-        await enter_workspace(bind, workspace_id=principal.workspace_id)
 
 
 def known_scopes(scopes: tuple[str, ...]) -> frozenset[Permission]:

@@ -93,14 +93,6 @@ def _seal(keyring: KeyRing, credentials: dict[str, Any] | None) -> str | None:
     return keyring.encrypt(orjson.dumps(credentials))
 
 
-def open_credentials(keyring: KeyRing, link: VendorLink) -> dict[str, Any] | None:
-    if link.credentials_encrypted is None:
-        return None
-    value = orjson.loads(keyring.decrypt(link.credentials_encrypted))
-    assert isinstance(value, dict)
-    return value
-
-
 async def _record(
     session: AsyncSession, actor: WorkspacePrincipal, link: VendorLink, action: str
 ) -> None:

@@ -46,8 +46,8 @@ async def resolve_public(host: str, port: int) -> None:
     blocked = sorted({str(address) for address in addresses if _internal(address)})
     if blocked:
         raise TargetNotAllowed(
-            f"{host} resolves to an internal address ({', '.join(blocked)}); vendor URLs must "
-            "be public (operators can allow private targets with PANE_ALLOW_PRIVATE_VENDOR_URLS)"
+            f"{host} resolves to an internal address ({', '.join(blocked)}); "
+            "vendor URLs must be public"
         )
 
 
