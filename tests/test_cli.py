@@ -129,4 +129,4 @@ async def test_vendor_key_is_printed_once_and_authenticates(servers, tmp_path, h
     me = await http.get("/v1/me", headers={"Authorization": f"Bearer {key}"})
     assert me.status_code == 200, me.text
     assert me.json()["kind"] == "vendor"
-    assert me.json()["permissions"] == ["leads:read", "links:read"]
+    assert me.json()["permissions"] == ["content:read", "leads:read", "links:read"]

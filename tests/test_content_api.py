@@ -106,3 +106,13 @@ async def test_campaigns_and_assets_list_with_their_fields(api, http):
     none = await http.get("/v1/assets", params={"kind": "video"}, headers=owner.headers)
     assert none.json()["items"] == []
     assert (await http.get("/v1/campaigns")).status_code == 401
+
+
+async def test_content_needs_its_own_scope_on_api_keys(api, http):
+    owner, _ = await _reseller_with_sources(api, 1)
+    leads_only = await api.api_key(owner, ["leads:read"])
+    refused = await http.get("/v1/price-items", headers={"Authorization": f"Bearer {leads_only}"})
+    assert "content:read" in assert_problem(refused, 403, "forbidden")["detail"]
+    content = await api.api_key(owner, ["content:read"])
+    allowed = await http.get("/v1/price-items", headers={"Authorization": f"Bearer {content}"})
+    assert [item["sku"] for item in allowed.json()["items"]] == ["SKU-s0"]

@@ -179,10 +179,11 @@ async def test_role_permissions(http, api, team, role, action):
 
 async def test_me_lists_each_roles_permissions(http, team):
     expected = {
-        "viewer": ["leads:read", "links:read", "members:read"],
-        "member": ["leads:read", "leads:write", "links:read", "members:read"],
+        "viewer": ["content:read", "leads:read", "links:read", "members:read"],
+        "member": ["content:read", "leads:read", "leads:write", "links:read", "members:read"],
         "admin": [
             "audit:read",
+            "content:read",
             "keys:manage",
             "leads:read",
             "leads:write",

@@ -15,6 +15,7 @@ class Role(StrEnum):
 
 
 class Permission(StrEnum):
+    CONTENT_READ = "content:read"
     LEADS_READ = "leads:read"
     LEADS_WRITE = "leads:write"
     LINKS_READ = "links:read"
@@ -27,6 +28,7 @@ class Permission(StrEnum):
 
 
 _VIEWER = {
+    Permission.CONTENT_READ,
     Permission.LEADS_READ,
     Permission.LINKS_READ,
     Permission.MEMBERS_READ,
@@ -54,6 +56,7 @@ ROLES_WITH: dict[Permission, tuple[Role, ...]] = {
 # change who belongs to the workspace.
 API_KEY_SCOPES: frozenset[Permission] = frozenset(
     {
+        Permission.CONTENT_READ,
         Permission.LEADS_READ,
         Permission.LEADS_WRITE,
         Permission.LINKS_READ,
@@ -63,7 +66,7 @@ API_KEY_SCOPES: frozenset[Permission] = frozenset(
     }
 )
 VENDOR_PERMISSIONS: frozenset[Permission] = frozenset(
-    {Permission.LEADS_READ, Permission.LINKS_READ}
+    {Permission.CONTENT_READ, Permission.LEADS_READ, Permission.LINKS_READ}
 )
 
 

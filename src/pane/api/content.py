@@ -18,7 +18,7 @@ from pane.services.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 
 router = APIRouter(prefix="/v1", tags=["vendor content"])
 
-ContentReader = Annotated[RowsContext[Principal], reads_rows(Permission.LEADS_READ)]
+ContentReader = Annotated[RowsContext[Principal], reads_rows(Permission.CONTENT_READ)]
 Search = Annotated[str | None, Query(max_length=100, pattern=NO_NUL)]
 Name = Annotated[str | None, Query(max_length=200, pattern=NO_NUL)]
 
