@@ -102,6 +102,34 @@ def _require_may_assign(actor: WorkspacePrincipal, role: Role) -> None:
         raise Forbidden("only an owner can grant or take away the owner role")
 
 
+async def _log_member_change(
+    session: AsyncSession,
+    actor: WorkspacePrincipal,
+    user_id: uuid.UUID,
+    action: str,
+    data: dict[str, Any],
+) -> None:
+    """A membership change goes to the change log and to the audit log alike."""
+    await record_event(
+        session,
+        workspace_id=actor.workspace_id,
+        actor=actor.actor,
+        entity="member",
+        entity_id=user_id,
+        action=action,
+        data=data,
+    )
+    await record_audit(
+        session,
+        workspace_id=actor.workspace_id,
+        actor=actor.actor,
+        action=f"member.{action}",
+        target_type="user",
+        target_id=user_id,
+        details=data,
+    )
+
+
 async def change_role(
     session: AsyncSession, *, actor: WorkspacePrincipal, user_id: uuid.UUID, role: Role
 ) -> Membership:
@@ -115,23 +143,8 @@ async def change_role(
         raise Conflict("a workspace keeps at least one owner; make someone else owner first")
     membership.role = role.value
     await session.flush()
-    await record_event(
-        session,
-        workspace_id=actor.workspace_id,
-        actor=actor.actor,
-        entity="member",
-        entity_id=user_id,
-        action="role_changed",
-        data={"from": current.value, "to": role.value},
-    )
-    await record_audit(
-        session,
-        workspace_id=actor.workspace_id,
-        actor=actor.actor,
-        action="member.role_changed",
-        target_type="user",
-        target_id=user_id,
-        details={"from": current.value, "to": role.value},
+    await _log_member_change(
+        session, actor, user_id, "role_changed", {"from": current.value, "to": role.value}
     )
     return membership
 
@@ -148,24 +161,7 @@ async def remove_member(
         raise Conflict("the last owner cannot leave; make someone else owner first")
     await session.delete(membership)
     await session.flush()
-    await record_event(
-        session,
-        workspace_id=actor.workspace_id,
-        actor=actor.actor,
-        entity="member",
-        entity_id=user_id,
-        action="removed",
-        data={"role": role.value},
-    )
-    await record_audit(
-        session,
-        workspace_id=actor.workspace_id,
-        actor=actor.actor,
-        action="member.removed",
-        target_type="user",
-        target_id=user_id,
-        details={"role": role.value},
-    )
+    await _log_member_change(session, actor, user_id, "removed", {"role": role.value})
 
 
 @dataclass(frozen=True, slots=True)
