@@ -109,8 +109,9 @@ def test_user_create_then_login_through_the_api(servers, tmp_path):
     again = _pane(
         "user", "create", "--email", email.upper(), "--name", "Ops", "--workspace", "X", env=env
     )
-    assert again.returncode != 0
-    assert "already exists" in again.stderr + again.stdout
+    assert again.returncode == 1
+    assert "error: an account with email" in again.stderr
+    assert "Traceback" not in again.stderr
 
 
 async def test_vendor_key_is_printed_once_and_authenticates(servers, tmp_path, http):
@@ -130,3 +131,32 @@ async def test_vendor_key_is_printed_once_and_authenticates(servers, tmp_path, h
     assert me.status_code == 200, me.text
     assert me.json()["kind"] == "vendor"
     assert me.json()["permissions"] == ["content:read", "leads:read", "links:read"]
+
+
+def test_operator_refusals_are_one_line_not_a_traceback(servers, tmp_path):
+    env = _clean_env(
+        PANE_DATABASE_URL=servers.app_url,
+        PANE_MIGRATION_DATABASE_URL=servers.admin_url,
+        PANE_REDIS_URL=servers.redis_url,
+        PANE_DATA_DIR=str(tmp_path),
+    )
+    duplicate = _pane("vendors", "add", "--slug", "cisco", "--name", "Cisco again", env=env)
+    unknown = _pane("vendors", "key", "--vendor", "no-such-vendor", env=env)
+    unreachable = _pane(
+        "migrate", env={**env, "PANE_MIGRATION_DATABASE_URL": "postgresql://x@127.0.0.1:1/x"}
+    )
+    for result, message in (
+        (duplicate, "error: the catalog already has a vendor with slug 'cisco'"),
+        (unknown, "error: no vendor with slug 'no-such-vendor'"),
+        (unreachable, "error: cannot reach the database"),
+    ):
+        assert result.returncode == 1, result.stderr
+        assert message in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_operator_commands_migrate_the_embedded_database_they_start(tmp_path):
+    env = _clean_env(PANE_DATA_DIR=str(tmp_path), PANE_LOG_LEVEL="WARNING")
+    added = _pane("vendors", "add", "--slug", "first-vendor", "--name", "First", env=env)
+    assert added.returncode == 0, added.stderr
+    assert "added vendor" in added.stdout

@@ -16,6 +16,7 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from sqlalchemy.exc import DBAPIError
 
 from pane.config import Settings, get_settings
 from pane.db.embedded import EmbeddedServers
@@ -41,6 +42,7 @@ OPENAPI_PATH = Path("openapi") / "openapi.json"
 def provisioned(settings: Settings) -> Iterator[Settings]:
     """Settings with every URL filled in, starting embedded servers for the missing ones.
 
+    The embedded database is pane's own, so it is migrated here, whichever command runs first.
     The URLs are exported to the environment so that API worker processes inherit them.
     """
     servers: EmbeddedServers | None = None
@@ -60,10 +62,36 @@ def provisioned(settings: Settings) -> Iterator[Settings]:
             value = getattr(resolved, name)
             if value:
                 os.environ[f"PANE_{name.upper()}"] = value
+        if settings.embedded_database:
+            _migrate(resolved)
         yield resolved
     finally:
         if servers is not None:
             servers.stop()
+
+
+@contextmanager
+def refusals() -> Iterator[None]:
+    """Operator commands report what they refused in one line, not a traceback."""
+    from pane.errors import ProblemError
+    from pane.operator import OperatorRoleError
+    from pane.secrets import CredentialDecryptError
+
+    try:
+        yield
+    except ProblemError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from exc
+    except (CredentialDecryptError, OperatorRoleError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    except DBAPIError as exc:
+        reason = str(exc.orig).splitlines()[0] if exc.orig else str(exc)
+        typer.echo(f"error: the database refused: {reason}", err=True)
+        raise typer.Exit(1) from exc
+    except OSError as exc:
+        typer.echo(f"error: cannot reach the database: {exc}", err=True)
+        raise typer.Exit(1) from exc
 
 
 def _migrate(settings: Settings) -> None:
@@ -88,7 +116,8 @@ def everything(ctx: typer.Context) -> None:
     settings = _settings()
     started = time.perf_counter()
     with provisioned(settings) as resolved:
-        _migrate(resolved)
+        if not settings.embedded_database:  # the embedded one was migrated when it started
+            _migrate(resolved)
         asyncio.run(_serve_all(resolved, started))
 
 
@@ -163,8 +192,9 @@ def worker() -> None:
 def migrate() -> None:
     """Apply database migrations (as the schema owner: PANE_MIGRATION_DATABASE_URL)."""
     settings = _settings()
-    with provisioned(settings) as resolved:
-        _migrate(resolved)
+    with provisioned(settings) as resolved, refusals():
+        if not settings.embedded_database:
+            _migrate(resolved)
     typer.echo("database is at the latest migration")
 
 
@@ -221,7 +251,7 @@ def rotate_keys(
             )
             raise typer.Exit(2)
         prepend_local_credential_key(settings)
-    with provisioned(settings) as resolved:
+    with provisioned(settings) as resolved, refusals():
         rotated = asyncio.run(rotate_credentials(resolved))
     typer.echo(f"re-encrypted credentials of {rotated} links with the newest key")
 
@@ -245,7 +275,7 @@ def create_user(
     if len(password) < 10:
         typer.echo("password must be at least 10 characters", err=True)
         raise typer.Exit(2)
-    with provisioned(settings) as resolved:
+    with provisioned(settings) as resolved, refusals():
         user_id, workspace_id = asyncio.run(
             create_account(resolved, email=email, name=name, workspace=workspace, password=password)
         )
@@ -263,7 +293,7 @@ def add_vendor(
     from pane.operator import add_catalog_vendor
 
     settings = _settings()
-    with provisioned(settings) as resolved:
+    with provisioned(settings) as resolved, refusals():
         vendor_id = asyncio.run(
             add_catalog_vendor(resolved, slug=slug, name=name, kind=kind, website=website)
         )
@@ -279,7 +309,7 @@ def vendor_key(
     from pane.operator import issue_vendor_key
 
     settings = _settings()
-    with provisioned(settings) as resolved:
+    with provisioned(settings) as resolved, refusals():
         key = asyncio.run(issue_vendor_key(resolved, vendor_slug=vendor, name=name))
     typer.echo(key)
 

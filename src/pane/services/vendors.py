@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
 from sqlalchemy import or_, select, tuple_
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pane.errors import NotFound
+from pane.errors import Conflict, NotFound, Unprocessable
 from pane.ids import new_id
 from pane.models import Vendor
 from pane.services.pagination import Page, decode_cursor, encode_cursor
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
 def vendor_json(vendor: Vendor) -> dict[str, Any]:
@@ -59,9 +63,16 @@ async def get_vendor(session: AsyncSession, *, vendor_id: uuid.UUID) -> Vendor:
 async def add_vendor(
     session: AsyncSession, *, slug: str, name: str, kind: str, website: str | None
 ) -> Vendor:
+    if not _SLUG.match(slug):
+        raise Unprocessable(f"slug {slug!r} must be lowercase letters, digits and dashes")
+    if kind not in ("vendor", "distributor"):
+        raise Unprocessable(f"kind must be vendor or distributor, not {kind!r}")
     vendor = Vendor(id=new_id(), slug=slug, name=name, kind=kind, website=website)
     session.add(vendor)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"the catalog already has a vendor with slug {slug!r}") from exc
     return vendor
 
 
