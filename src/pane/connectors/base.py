@@ -6,11 +6,13 @@ database. Third parties ship connectors in their own packages under the entry-po
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict
+from redis.asyncio import Redis
 
 from pane.connectors.records import Action, Page, Stream
 
@@ -41,6 +43,20 @@ class NoCredentials(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+@dataclass(frozen=True)
+class AuthContext:
+    """What a connector's auth flow may use besides its own config and credentials.
+
+    ``redis`` holds tokens shared by every worker; ``holder`` names the link whose credentials
+    these are (a stable key for token caches and locks); ``save_credentials`` stores changed
+    credentials (a rotated refresh token) encrypted in the link, in a transaction of its own.
+    """
+
+    redis: Redis
+    holder: str
+    save_credentials: Callable[[dict[str, Any]], Awaitable[None]]
+
+
 class Connector(ABC):
     name: ClassVar[str]
     title: ClassVar[str]
@@ -57,6 +73,14 @@ class Connector(ABC):
         self.config = config
         self.credentials = credentials
         self.client = client
+
+    @classmethod
+    def authenticate(
+        cls, config: BaseModel, credentials: BaseModel, context: AuthContext
+    ) -> httpx.Auth | None:
+        """The auth flow the engine puts on the client it hands this connector (None: the
+        connector authenticates its requests itself, or needs no auth)."""
+        return None
 
     @abstractmethod
     async def check(self) -> None:
