@@ -180,3 +180,119 @@ async def test_same_seed_same_vendors_and_live_mode_keeps_producing_leads():
     async with LifespanManager(live.app):
         await asyncio.sleep(0.3)
     assert len(live.data["globex"].leads) > 5
+
+
+async def test_acme_keyset_cursor_skips_nothing_when_leads_move_mid_read(simulator):
+    async with await _client(simulator) as client:
+        token = await _acme_token(client)
+        headers = {"Authorization": f"Bearer {token}"}
+        first = (
+            await client.get("/acme/api/v2/leads", params={"limit": 50}, headers=headers)
+        ).json()
+        # Between two pages the vendor moves leads on, some already read, some not yet.
+        simulator.data["acme"].change_leads(40)
+        seen = [lead["leadId"] for lead in first["data"]]
+        cursor = first["nextCursor"]
+        while cursor:
+            page = await client.get(
+                "/acme/api/v2/leads", params={"limit": 50, "cursor": cursor}, headers=headers
+            )
+            seen += [lead["leadId"] for lead in page.json()["data"]]
+            cursor = page.json()["nextCursor"]
+        bad = await client.get("/acme/api/v2/leads", params={"cursor": "%%%"}, headers=headers)
+    assert set(seen) == {lead.id for lead in simulator.data["acme"].leads}
+    assert bad.status_code == 400
+
+
+async def test_acme_price_list_and_collateral(simulator):
+    async with await _client(simulator) as client:
+        headers = {"Authorization": f"Bearer {await _acme_token(client)}"}
+        assert (await client.get("/acme/api/v2/price-list")).status_code == 401
+        usd = (await client.get("/acme/api/v2/price-list", headers=headers)).json()
+        eur = await client.get(
+            "/acme/api/v2/price-list", params={"currency": "EUR", "limit": 4}, headers=headers
+        )
+        rest = await client.get(
+            "/acme/api/v2/price-list",
+            params={"currency": "EUR", "limit": 4, "cursor": eur.json()["nextCursor"]},
+            headers=headers,
+        )
+        gbp = await client.get(
+            "/acme/api/v2/price-list", params={"currency": "GBP"}, headers=headers
+        )
+        assets = (await client.get("/acme/api/v2/assets", headers=headers)).json()
+    firewall = next(item for item in usd["data"] if item["sku"] == "FW-600")
+    assert firewall["listPrice"] == {"amount": 5929.2, "currency": "USD"}
+    assert firewall["partnerCost"]["amount"] == 4269.02  # 28% partner discount
+    assert usd["nextCursor"] is None
+    assert [len(eur.json()["data"]), len(rest.json()["data"])] == [4, 2]
+    assert rest.json()["nextCursor"] is None
+    assert eur.json()["data"][1]["listPrice"] == {"amount": 5490.0, "currency": "EUR"}
+    assert gbp.status_code == 400
+    assert len(assets["data"]) == 21
+    assert {a["assetType"] for a in assets["data"]} == {"DATASHEET", "PRESENTATION", "VIDEO"}
+    assert {a["locale"] for a in assets["data"]} == {"en-US", "de-DE"}
+    assert assets["data"][0]["url"].startswith("https://cdn.acme.example/collateral/fw-200-")
+
+
+async def test_globex_campaigns_and_assets_in_its_own_style(simulator):
+    async with await _client(simulator) as client:
+        assert (await client.get("/globex/v1/campaigns")).status_code == 403
+        headers = {"X-Api-Key": "globex-demo-key"}
+        campaigns = (await client.get("/globex/v1/campaigns", headers=headers)).json()
+        assets = [
+            (
+                await client.get(
+                    "/globex/v1/assets", params={"page": page, "per_page": 10}, headers=headers
+                )
+            ).json()
+            for page in (1, 2, 3)
+        ]
+    assert campaigns["total_pages"] == 1
+    campaign = campaigns["results"][0]
+    assert campaign["campaign_ref"] == simulator.data["globex"].campaigns[0].id
+    assert campaign["campaign_type"].isupper()
+    assert campaign["state"] in {"live", "planned", "ended"}
+    assert datetime.strptime(campaign["start_date"], "%d/%m/%Y").year == 2026
+    assert [page["total_pages"] for page in assets] == [3, 3, 3]
+    refs = [asset["asset_ref"] for page in assets for asset in page["results"]]
+    assert len(refs) == 21 == len(set(refs))
+    kinds = {asset["asset_type"] for page in assets for asset in page["results"]}
+    assert kinds == {"Data sheet", "Slide deck", "Video"}
+
+
+async def test_initech_campaigns_are_nested_and_linked(simulator):
+    async with await _client(simulator) as client:
+        auth = ("pane-demo", "initech-demo-password")
+        assert (await client.get("/initech/partner/campaigns")).status_code == 401
+        first = await client.get("/initech/partner/campaigns?limit=3", auth=auth)
+        second = await client.get(first.links["next"]["url"], auth=auth)
+    assert len(first.json()) == 3
+    assert len(second.json()) == 1
+    assert "next" not in second.links
+    campaign = first.json()[0]
+    assert campaign["meta"]["title"] == simulator.data["initech"].campaigns[0].name
+    assert isinstance(campaign["window"]["from"], int)
+    assert campaign["products"][0]["sku"] == simulator.data["initech"].campaigns[0].products[0]
+
+
+def test_the_change_order_is_kept_without_sorting_per_request():
+    big = Simulator(leads_per_vendor=5, leads={"globex": 2000})
+    data = big.data["globex"]
+    assert len(data.leads) == 2000
+    assert len(big.data["acme"].leads) == 5
+    with pytest.raises(ValueError, match="no simulated vendor umbrella"):
+        Simulator(leads={"umbrella": 1})
+    data.change_leads(30)
+    data.delete_leads(5)
+    data.add_leads(3)
+    ordered = data.by_change()
+    keys = [(lead.updated_at, lead.id) for lead in ordered]
+    assert keys == sorted(keys)
+    assert len(ordered) == 2003
+    # the latest changes: 5 withdrawn leads, then 3 new ones
+    assert [lead.deleted for lead in ordered[-8:]] == [True] * 5 + [False] * 3
+    since = ordered[1500].updated_at
+    assert data.changed_since(since) == ordered[1500:]
+    assert data.first_changed_at_or_after(None) == 0
+    assert data.first_after(ordered[10].updated_at, ordered[10].id) == 11

@@ -3,13 +3,19 @@ tests and the sync benchmark. It runs over loopback like any vendor would.
 
     simulator = Simulator(leads_per_vendor=500)
     uvicorn.run(simulator.app, port=8900)   # or mount it, or use httpx.ASGITransport
+
+    Simulator(leads_per_vendor=10, leads={"globex": 800_000})   # one big vendor
+
+Serving a page costs a bisection and a slice of the vendor's change-ordered leads, so paging
+through hundreds of thousands of leads stays linear. ``pane.demo.manifests`` holds the
+``generic_rest`` manifests and the link each vendor needs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -17,13 +23,20 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
+from pane.demo.simulator.acme import AcmeNetworks
+from pane.demo.simulator.globex import GlobexSecurity
+from pane.demo.simulator.initech import InitechCloud
+from pane.demo.simulator.northwind import NorthwindDistribution
 from pane.demo.simulator.store import VendorData, seeded
-from pane.demo.simulator.vendors import (
-    AcmeNetworks,
-    GlobexSecurity,
-    InitechCloud,
-    NorthwindDistribution,
-)
+
+# The credentials each simulated vendor accepts until it is told to ``revoke()`` them: what a
+# demo link holds (see ``pane.demo.manifests.demo_links``).
+DEMO_CREDENTIALS: dict[str, dict[str, str]] = {
+    "acme": {"client_id": "pane-demo", "client_secret": "acme-demo-secret"},
+    "globex": {"api_key": "globex-demo-key"},
+    "initech": {"username": "pane-demo", "password": "initech-demo-password"},
+    "northwind": {"token": "northwind-demo-token"},
+}
 
 
 @dataclass(frozen=True)
@@ -42,28 +55,36 @@ class Simulator:
         self,
         *,
         leads_per_vendor: int = 200,
+        leads: Mapping[str, int] | None = None,
         seed: int = 7,
         live_interval: float | None = None,
         initech_throttle_every: int = 0,
         initech_fail_every: int = 0,
         initech_slow_seconds: float = 0.0,
     ) -> None:
+        # ``leads`` sets some vendors apart: a benchmark seeds one big vendor, not three.
+        counts = dict.fromkeys(("acme", "globex", "initech"), leads_per_vendor)
+        unknown = sorted(set(leads or {}) - set(counts))
+        if unknown:
+            raise ValueError(f"no simulated vendor {', '.join(unknown)} has leads")
+        counts.update(leads or {})
         self.data = {
-            "acme": seeded("ACME", seed, leads=leads_per_vendor),
-            "globex": seeded("GLX", seed + 1, leads=leads_per_vendor),
-            "initech": seeded("INI", seed + 2, leads=leads_per_vendor),
+            "acme": seeded("ACME", seed, leads=counts["acme"]),
+            "globex": seeded("GLX", seed + 1, leads=counts["globex"]),
+            "initech": seeded("INI", seed + 2, leads=counts["initech"]),
         }
-        self.acme = AcmeNetworks(self.data["acme"], "pane-demo", "acme-demo-secret")
-        self.globex = GlobexSecurity(self.data["globex"], "globex-demo-key")
+        acme, initech = DEMO_CREDENTIALS["acme"], DEMO_CREDENTIALS["initech"]
+        self.acme = AcmeNetworks(self.data["acme"], acme["client_id"], acme["client_secret"])
+        self.globex = GlobexSecurity(self.data["globex"], DEMO_CREDENTIALS["globex"]["api_key"])
         self.initech = InitechCloud(
             self.data["initech"],
-            "pane-demo",
-            "initech-demo-password",
+            initech["username"],
+            initech["password"],
             throttle_every=initech_throttle_every,
             fail_every=initech_fail_every,
             slow_seconds=initech_slow_seconds,
         )
-        self.northwind = NorthwindDistribution("northwind-demo-token")
+        self.northwind = NorthwindDistribution(DEMO_CREDENTIALS["northwind"]["token"])
         self.live_interval = live_interval
         self.app = Starlette(
             routes=[
@@ -142,4 +163,4 @@ class Simulator:
             self.advance(new=1, changed=1)
 
 
-__all__ = ["SimulatedVendor", "Simulator", "VendorData"]
+__all__ = ["DEMO_CREDENTIALS", "SimulatedVendor", "Simulator", "VendorData"]
