@@ -18,6 +18,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from arq.connections import ArqRedis
 from asgi_lifespan import LifespanManager
 from cryptography.fernet import Fernet
 from redis.asyncio import Redis
@@ -26,8 +27,13 @@ from sqlalchemy.engine import make_url
 from pane.app import create_app
 from pane.config import Settings
 from pane.db.embedded import EmbeddedServers
+from pane.db.engine import create_pool
 from pane.db.migrate import upgrade
+from pane.secrets import load_key_ring
+from pane.sync.engine import SyncDeps
+from tests import factories
 from tests.factories import Api
+from tests.loopback import Loopback, PriceFiles
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,18 @@ def servers() -> Iterator[Servers]:
             embedded.stop()
 
 
+@pytest.fixture(scope="session")
+def loopback() -> Iterator[Loopback]:
+    server = Loopback()
+    server.start()
+    factories.PRICE_FILES["base"] = server.mount(PriceFiles().app)
+    factories.LINK_CONFIG["url"] = factories.price_file("prices.csv")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 # One credential key for every app the tests build, so links created through any of them can
 # be decrypted (and rotated) by the others.
 CREDENTIAL_KEY = Fernet.generate_key().decode()
@@ -112,6 +130,9 @@ def make_settings(servers: Servers, **overrides: object) -> Settings:
         "login_limit_per_account": "1000/minute",
         "login_limit_per_ip": "100000/minute",
         "log_level": "WARNING",
+        "allow_private_vendor_urls": True,
+        "sync_retry_initial_wait": 0.01,
+        "sync_lease_seconds": 6,
     }
     values.update(overrides)
     return Settings.model_validate(values)
@@ -123,7 +144,7 @@ def settings(servers: Servers) -> Settings:
 
 
 @pytest.fixture(scope="session")
-async def app(settings: Settings) -> AsyncIterator[object]:
+async def app(settings: Settings, loopback: Loopback) -> AsyncIterator[object]:
     application = create_app(settings)
     async with LifespanManager(application) as manager:
         yield manager.app
@@ -139,6 +160,20 @@ async def http(app: object) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture(scope="session")
 def api(http: httpx.AsyncClient, servers: Servers) -> Api:
     return Api(http=http, admin_url=_plain(servers.admin_url))
+
+
+@pytest.fixture(scope="session")
+async def sync_deps(settings: Settings) -> AsyncIterator[SyncDeps]:
+    """What a worker hands the sync engine: an asyncpg pool as pane_app, Redis, keys."""
+    assert settings.database_url
+    assert settings.redis_url
+    pool = await create_pool(settings.database_url, size=4)
+    redis = ArqRedis.from_url(settings.redis_url)
+    try:
+        yield SyncDeps(pool=pool, redis=redis, settings=settings, keyring=load_key_ring(settings))
+    finally:
+        await pool.close()
+        await redis.aclose()
 
 
 @pytest.fixture

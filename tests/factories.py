@@ -7,6 +7,7 @@ import secrets
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import asyncpg
 import httpx
@@ -17,10 +18,18 @@ from pane.services.security import new_api_key, token_digest
 PASSWORD = "correct horse battery"
 PROBLEM = "application/problem+json"
 LINK_CONNECTOR = "csv_price_list"
+# A partner portal's price file on the loopback server (tests/loopback.py); conftest fills in
+# its address before any test runs, so links pass the connector's check.
+PRICE_FILES: dict[str, str] = {"base": "http://127.0.0.1:9/unset"}
 LINK_CONFIG = {
-    "url": "https://partners.example.com/prices.csv",
+    "url": "",
     "columns": {"sku": "sku", "currency": "currency", "list_price": "price"},
 }
+
+
+def price_file(name: str, sep: str | None = None) -> str:
+    url = f"{PRICE_FILES['base']}/{name}"
+    return f"{url}?sep={quote(sep, safe='')}" if sep else url
 
 
 @dataclass
@@ -224,8 +233,8 @@ def error_fields(body: dict[str, Any]) -> list[str]:
 async def seed_vendor_content(
     admin_url: str, workspace_id: uuid.UUID, vendor_id: uuid.UUID, link_id: uuid.UUID, marker: str
 ) -> None:
-    """A campaign, a price list with one item, an asset, a cursor and a sync run, as a sync of
-    ``link_id`` would leave them (the sync engine arrives with issue 3)."""
+    """A campaign, a price list with one item, an asset, a deal, a cursor, a sync run and a
+    row of a full resync in progress, as a sync of ``link_id`` would leave them."""
     connection = await asyncpg.connect(admin_url)
     try:
         price_list = new_id()
@@ -273,12 +282,29 @@ async def seed_vendor_content(
             link_id,
             f"cursor-{marker}",
         )
+        run_id = new_id()
         await connection.execute(
             "INSERT INTO sync_runs (workspace_id, id, link_id, trigger, streams)"
             " VALUES ($1, $2, $3, 'manual', '{leads}')",
             workspace_id,
-            new_id(),
+            run_id,
             link_id,
+        )
+        await connection.execute(
+            "INSERT INTO sync_seen (workspace_id, run_id, stream, external_id)"
+            " VALUES ($1, $2, 'leads', $3)",
+            workspace_id,
+            run_id,
+            f"L-{marker}",
+        )
+        await connection.execute(
+            "INSERT INTO deals (workspace_id, id, vendor_id, external_id, customer)"
+            " VALUES ($1, $2, $3, $4, $5)",
+            workspace_id,
+            new_id(),
+            vendor_id,
+            f"D-{marker}",
+            f"{marker} customer",
         )
     finally:
         await connection.close()

@@ -158,8 +158,30 @@ for _method, _suffix, _vendor in (
     ("DELETE", "", 403),
     ("POST", "/pause", 403),
     ("POST", "/resume", 403),
+    ("POST", "/sync", 403),
+    ("GET", "/runs", 403),
 ):
     case(_method, "/v1/links/{link_id}" + _suffix)(_link_cases(_method, _suffix, _vendor))
+
+
+@case("GET", "/v1/links/{link_id}/runs/{run_id}")
+async def _get_run(w: World, db: asyncpg.Connection) -> None:
+    theirs = await db.fetchval(
+        "SELECT id FROM sync_runs WHERE workspace_id = $1 AND link_id = $2 LIMIT 1",
+        w.b.workspace_id,
+        w.b.link_id,
+    )
+    assert theirs is not None
+    template = "/v1/links/{link_id}/runs/{run_id}"
+    for who in ("owner", "key"):
+        await attempt(w, who, "GET", template, {"link_id": w.b.link_id, "run_id": theirs}, 404)
+        # B's run under A's own link is no more visible than under B's link
+        mixed = await fetch(w, who, f"/v1/links/{w.a.link_id}/runs/{theirs}", 404)
+        assert str(w.b.link_id) not in mixed.text
+        assert "manual" not in mixed.text
+        runs = await fetch(w, who, f"/v1/links/{w.a.link_id}/runs?limit=200")
+        assert str(theirs) not in runs.text
+    await attempt(w, "vendor", "GET", template, {"link_id": w.b.link_id, "run_id": theirs}, 403)
 
 
 @case("GET", "/v1/members")

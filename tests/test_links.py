@@ -16,7 +16,13 @@ import pane.operator
 from pane.operator import rotate_credentials
 from pane.secrets import CredentialDecryptError, load_key_ring
 from tests.conftest import make_settings
-from tests.factories import LINK_CONFIG, LINK_CONNECTOR, assert_problem, error_fields
+from tests.factories import (
+    LINK_CONFIG,
+    LINK_CONNECTOR,
+    assert_problem,
+    error_fields,
+    price_file,
+)
 
 LINK_FIELDS = {
     "id",
@@ -26,6 +32,13 @@ LINK_FIELDS = {
     "config",
     "has_credentials",
     "status",
+    "sync_interval_seconds",
+    "full_resync_interval_seconds",
+    "next_sync_at",
+    "last_synced_at",
+    "last_full_sync_at",
+    "consecutive_failures",
+    "last_error",
     "created_at",
     "updated_at",
 }
@@ -81,9 +94,9 @@ async def test_create_seals_credentials_and_never_returns_them(api, http, settin
     secret = f"s3cret-{uuid.uuid4().hex}"
     credentials = {"token": secret}
     config = {
-        "url": "https://distributor.example.com/pane-reseller/prices.csv",
+        "url": price_file("pane-reseller/prices.csv", sep=";"),
         "delimiter": ";",
-        "columns": {"sku": "Artikel", "currency": "Waehrung"},
+        "columns": {"sku": "sku", "currency": "currency"},
     }
     response = await create_link(http, owner, vendor, config=config, credentials=credentials)
     assert response.status_code == 201, response.text
@@ -97,7 +110,7 @@ async def test_create_seals_credentials_and_never_returns_them(api, http, settin
     # stored as the connector reads it: what was sent, defaults filled in
     assert link["config"]["url"] == config["url"]
     assert link["config"]["delimiter"] == ";"
-    assert link["config"]["columns"]["sku"] == "Artikel"
+    assert link["config"]["columns"]["sku"] == "sku"
     assert link["config"]["decimal_separator"] == "."
 
     row = await stored(admin_db, owner.workspace_id, link["id"])
@@ -132,7 +145,7 @@ async def test_duplicate_vendor_is_409(api, http, admin_db):
     vendor = await api.new_vendor()
     first = await create_link(http, owner, vendor, credentials={"token": "one"})
     assert first.status_code == 201
-    other_config = {**LINK_CONFIG, "url": "https://elsewhere.example.com/list.csv"}
+    other_config = {**LINK_CONFIG, "url": price_file("elsewhere/list.csv")}
     again = await create_link(http, owner, vendor, config=other_config)
     body = assert_problem(again, 409, "conflict")
     assert str(vendor) in body["detail"]
@@ -273,12 +286,12 @@ async def test_patch_config_keeps_credentials(api, http, admin_db):
 
     response = await http.patch(
         f"/v1/links/{link['id']}",
-        json={"config": {**LINK_CONFIG, "url": "https://v2.example.com/list.csv"}},
+        json={"config": {**LINK_CONFIG, "url": price_file("v2/list.csv")}},
         headers=owner.headers,
     )
     assert response.status_code == 200, response.text
     assert_no_secret(response, "keep-me")
-    assert response.json()["config"]["url"] == "https://v2.example.com/list.csv"
+    assert response.json()["config"]["url"] == price_file("v2/list.csv")
     assert response.json()["has_credentials"] is True
     row = await stored(admin_db, owner.workspace_id, link["id"])
     assert as_json(row["config"]) == response.json()["config"]
@@ -319,7 +332,7 @@ async def test_new_credentials_clear_needs_reauth(api, http, admin_db):
     assert "credentials" in body["detail"]
     response = await http.patch(
         f"/v1/links/{link['id']}",
-        json={"config": {**LINK_CONFIG, "delimiter": "|"}},
+        json={"config": {**LINK_CONFIG, "url": price_file("prices.csv", "|"), "delimiter": "|"}},
         headers=owner.headers,
     )
     assert response.json()["status"] == "needs_reauth"
@@ -420,7 +433,9 @@ async def test_lifecycle_writes_events_and_audit(api, http, admin_db):
     steps = [
         await http.patch(
             f"/v1/links/{link_id}",
-            json={"config": {**LINK_CONFIG, "delimiter": ";"}},
+            json={
+                "config": {**LINK_CONFIG, "url": price_file("prices.csv", ";"), "delimiter": ";"}
+            },
             headers=headers[1],
         ),
         await http.post(f"/v1/links/{link_id}/pause", headers=headers[2]),

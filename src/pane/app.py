@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import asyncpg
+from arq.connections import ArqRedis
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from redis.asyncio import Redis
 
 from pane import __version__
 from pane.api import (
@@ -63,7 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         database_url = _require(settings.database_url, "PANE_DATABASE_URL")
         redis_url = _require(settings.redis_url, "PANE_REDIS_URL")
         engine = create_engine(database_url, pool_size=settings.db_pool_size)
-        redis = Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
+        # arq's client is a redis client that can also enqueue jobs (syncs asked for by the API)
+        redis = ArqRedis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
         login_limiter = LoginLimiter(
             redis_url, settings.login_limit_per_account, settings.login_limit_per_ip
         )

@@ -315,6 +315,30 @@ def vendor_key(
 
 
 @app.command()
+def demo(
+    leads: Annotated[
+        int, typer.Option(min=0, help="Leads each simulated vendor starts with.")
+    ] = 500,
+    live: Annotated[
+        float, typer.Option(min=1, help="Seconds between the simulated vendors' new leads.")
+    ] = 20.0,
+    simulator_port: Annotated[int, typer.Option(help="Port of the simulated vendors.")] = 8900,
+) -> None:
+    """Run pane with simulated vendors: a demo workspace links them, syncs, and stays live."""
+    from pane.demo.run import DemoOptions, run_demo
+
+    # The simulated vendors listen on loopback, which links may reach only when allowed.
+    settings = _settings().model_copy(update={"allow_private_vendor_urls": True})
+    with provisioned(settings) as resolved:
+        if not settings.embedded_database:
+            _migrate(resolved)
+        options = DemoOptions(
+            simulator_port=simulator_port, leads_per_vendor=leads, live_interval=live
+        )
+        asyncio.run(run_demo(resolved, options))
+
+
+@app.command()
 def simulator(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8900,
     leads: Annotated[int, typer.Option(min=0, help="Leads each vendor starts with.")] = 500,

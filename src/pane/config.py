@@ -51,6 +51,33 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     db_pool_size: int = Field(default=20, ge=1, description="Connections per API process.")
 
+    allow_private_vendor_urls: bool = Field(
+        default=False,
+        description="Let links reach private, loopback and link-local addresses (the demo's "
+        "simulated vendors). Off in production: vendor URLs are user input.",
+    )
+    vendor_rate_limit: str = Field(
+        default="20/second", description="Requests per link to its vendor, across all workers."
+    )
+    sync_lease_seconds: int = Field(
+        default=60, ge=5, description="A sync's hold on its link; renewed while it runs."
+    )
+    sync_job_timeout_seconds: int = Field(
+        default=3600,
+        ge=10,
+        description="Longest one sync job may run; a worker killed mid-sync has its job "
+        "picked up again this long (+10 s) after it started.",
+    )
+    sync_http_attempts: int = Field(default=5, ge=1)
+    worker_schedule: bool = Field(
+        default=True,
+        description="Run the scheduler (every minute: enqueue the links that are due) in this "
+        "worker. Any number of workers may; each tick runs once.",
+    )
+    worker_max_jobs: int = Field(default=10, ge=1, description="Jobs one worker runs at once.")
+    worker_db_pool_size: int = Field(default=10, ge=1, description="Connections per worker.")
+    sync_retry_initial_wait: float = Field(default=0.5, ge=0)
+
     login_limit_per_account: str = "10/15 minutes"
     login_limit_per_ip: str = "50/15 minutes"
     log_level: str = "INFO"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import asyncpg
-from redis.asyncio import Redis
+from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pane.config import Settings
@@ -20,7 +20,7 @@ class Runtime:
     engine: AsyncEngine
     # Read-only list endpoints run on asyncpg directly: no ORM, no SQLAlchemy pool bookkeeping.
     pool: asyncpg.Pool
-    redis: Redis
+    redis: ArqRedis
     keyring: KeyRing
     tokens: AccessTokens
     login_limiter: LoginLimiter

@@ -1,29 +1,55 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
+import structlog
 from fastapi import APIRouter, status
+from redis.exceptions import RedisError
+from starlette.background import BackgroundTask
 from starlette.responses import Response
 
 from pane.api.deps import Context, in_workspace, reads
-from pane.api.schemas import LinkIn, LinkOut, LinkUpdate, PageOf, json_response
+from pane.api.schemas import (
+    LinkIn,
+    LinkOut,
+    LinkUpdate,
+    PageOf,
+    SyncRequest,
+    SyncRunOut,
+    json_response,
+)
 from pane.api.vendors import Cursor, Limit
+from pane.errors import NotFound
 from pane.principal import Permission, Principal, WorkspacePrincipal
-from pane.services import links
-from pane.services.links import LinkStatus
+from pane.runtime import Runtime
+from pane.services import links, sync
+from pane.services.connectors import check_link
+from pane.services.links import LinkCheck, LinkStatus
 from pane.services.pagination import DEFAULT_LIMIT
+from pane.sync.worker import enqueue_sync
 
 router = APIRouter(prefix="/v1/links", tags=["links"])
+log = structlog.get_logger("pane.api")
 
 LinkReader = Annotated[Context[Principal], reads(Permission.LINKS_READ)]
 LinkWriter = Annotated[Context[WorkspacePrincipal], in_workspace(Permission.LINKS_WRITE)]
+RunReader = Annotated[Context[WorkspacePrincipal], in_workspace(Permission.LINKS_READ)]
+
+
+def _checker(runtime: Runtime) -> LinkCheck:
+    def check(**kwargs: Any) -> Any:
+        return check_link(settings=runtime.settings, redis=runtime.redis, **kwargs)
+
+    return check
 
 
 @router.post("", response_model=LinkOut, status_code=status.HTTP_201_CREATED)
 async def create_link(body: LinkIn, context: LinkWriter) -> Response:
-    """Link a vendor to the workspace through a connector. Credentials are encrypted at rest and
-    never returned; `has_credentials` says whether some are stored."""
+    """Link a vendor to the workspace through a connector. The connector first checks the config
+    and credentials with the vendor: a refusal is a 422 carrying the vendor's reason. Credentials
+    are encrypted at rest and never returned; `has_credentials` says whether some are stored.
+    The first sync starts within a minute."""
     link = await links.create_link(
         context.session,
         actor=context.principal,
@@ -32,6 +58,9 @@ async def create_link(body: LinkIn, context: LinkWriter) -> Response:
         connector=body.connector,
         config=body.config,
         credentials=body.credentials,
+        check=_checker(context.runtime),
+        sync_interval_seconds=body.sync_interval_seconds,
+        full_resync_interval_seconds=body.full_resync_interval_seconds,
     )
     return json_response(links.link_json(link), status_code=status.HTTP_201_CREATED)
 
@@ -55,7 +84,8 @@ async def get_link(link_id: uuid.UUID, context: LinkReader) -> Response:
 
 @router.patch("/{link_id}", response_model=LinkOut)
 async def update_link(link_id: uuid.UUID, body: LinkUpdate, context: LinkWriter) -> Response:
-    """Replace the link's config and/or credentials. New credentials end `needs_reauth`."""
+    """Replace the link's config and/or credentials (checked with the vendor first, 422 if it
+    refuses them), or its sync schedule. New credentials that work end `needs_reauth`."""
     link = await links.update_link(
         context.session,
         actor=context.principal,
@@ -63,6 +93,9 @@ async def update_link(link_id: uuid.UUID, body: LinkUpdate, context: LinkWriter)
         link_id=link_id,
         config=body.config,
         credentials=body.credentials,
+        check=_checker(context.runtime),
+        sync_interval_seconds=body.sync_interval_seconds,
+        full_resync_interval_seconds=body.full_resync_interval_seconds,
     )
     return json_response(links.link_json(link))
 
@@ -89,3 +122,70 @@ async def delete_link(link_id: uuid.UUID, context: LinkWriter) -> Response:
     """Unlink the vendor. Leads already received stay in the workspace."""
     await links.delete_link(context.session, actor=context.principal, link_id=link_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{link_id}/sync", response_model=SyncRunOut, status_code=status.HTTP_202_ACCEPTED)
+async def start_sync(
+    link_id: uuid.UUID, context: LinkWriter, body: SyncRequest | None = None
+) -> Response:
+    """Sync the link now. Answers 202 with the queued run; poll
+    `GET /v1/links/{id}/runs/{run_id}` to follow it. Asking again while that run still waits
+    gives the same run. A link syncs one run at a time: a run asked for during another starts
+    when it ends. 409 when the link is paused or needs new credentials."""
+    request = body or SyncRequest()
+    run = await sync.request_sync(
+        context.session,
+        actor=context.principal,
+        link_id=link_id,
+        streams=request.streams,
+        full_resync=request.full_resync,
+    )
+    # Enqueued once the response is on its way, so after the run has committed; if Redis is
+    # down then, the scheduler finds the queued run within a minute of it coming back.
+    enqueue = BackgroundTask(
+        _enqueue_quietly,
+        context.runtime,
+        workspace_id=context.principal.workspace_id,
+        link_id=link_id,
+        run_id=run["id"],
+    )
+    response = json_response(run, status_code=status.HTTP_202_ACCEPTED)
+    response.background = enqueue
+    return response
+
+
+async def _enqueue_quietly(
+    runtime: Runtime, *, workspace_id: uuid.UUID, link_id: uuid.UUID, run_id: uuid.UUID
+) -> None:
+    try:
+        await enqueue_sync(
+            runtime.redis,
+            workspace_id=workspace_id,
+            link_id=link_id,
+            trigger="manual",
+            run_id=run_id,
+        )
+    except (OSError, RedisError) as exc:
+        log.warning("sync queued but not enqueued", link_id=str(link_id), error=str(exc))
+
+
+@router.get("/{link_id}/runs", response_model=PageOf[SyncRunOut])
+async def list_runs(
+    link_id: uuid.UUID, context: RunReader, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
+) -> Response:
+    """The link's sync runs, newest first: trigger, status, counts (fetched, created, updated,
+    unchanged, deleted, failed), the records that failed with their payload, and the error."""
+    page = await sync.list_runs(
+        context.session, actor=context.principal, link_id=link_id, cursor=cursor, limit=limit
+    )
+    return Response(page.to_json(), media_type="application/json")
+
+
+@router.get("/{link_id}/runs/{run_id}", response_model=SyncRunOut)
+async def get_run(link_id: uuid.UUID, run_id: uuid.UUID, context: RunReader) -> Response:
+    run = await sync.get_run(
+        context.session, actor=context.principal, link_id=link_id, run_id=run_id
+    )
+    if run is None:
+        raise NotFound(f"no run {run_id} of link {link_id}")
+    return json_response(run)

@@ -19,6 +19,7 @@ from pydantic import (
 )
 from starlette.responses import Response
 
+from pane.connectors.records import Stream
 from pane.principal import Permission, Role
 from pane.services.leads import LeadStatus
 
@@ -191,6 +192,19 @@ class VendorOut(BaseModel):
     website: str | None
 
 
+SyncInterval = Annotated[
+    int, Field(ge=60, le=7 * 86400, description="Seconds between incremental syncs.")
+]
+FullResyncInterval = Annotated[
+    int,
+    Field(
+        ge=3600,
+        le=90 * 86400,
+        description="Seconds between full resyncs, which catch deletions incremental reads miss.",
+    ),
+]
+
+
 class LinkIn(Strict):
     vendor_id: uuid.UUID
     connector: Slug
@@ -198,11 +212,15 @@ class LinkIn(Strict):
     credentials: dict[str, Any] | None = Field(
         default=None, description="Encrypted at rest and never returned."
     )
+    sync_interval_seconds: SyncInterval = 900
+    full_resync_interval_seconds: FullResyncInterval = 86400
 
 
 class LinkUpdate(Strict):
     config: dict[str, Any] | None = None
     credentials: dict[str, Any] | None = None
+    sync_interval_seconds: SyncInterval | None = None
+    full_resync_interval_seconds: FullResyncInterval | None = None
 
 
 class LinkOut(BaseModel):
@@ -212,9 +230,50 @@ class LinkOut(BaseModel):
     connector: str
     config: dict[str, Any]
     has_credentials: bool
-    status: str
+    status: str = Field(description="active, paused, needs_reauth (new credentials needed)")
+    sync_interval_seconds: int
+    full_resync_interval_seconds: int
+    next_sync_at: datetime
+    last_synced_at: datetime | None
+    last_full_sync_at: datetime | None
+    consecutive_failures: int
+    last_error: str | None
     created_at: datetime
     updated_at: datetime
+
+
+class SyncRequest(Strict):
+    streams: list[Stream] | None = Field(
+        default=None, description="Streams to read; all the connector reads when omitted."
+    )
+    full_resync: bool = Field(
+        default=False,
+        description="Read everything from the start; rows the vendor no longer has become "
+        "tombstones.",
+    )
+
+
+class SyncRunOut(BaseModel):
+    id: uuid.UUID
+    link_id: uuid.UUID
+    trigger: str = Field(description="schedule, manual, webhook or full_resync")
+    streams: list[str]
+    full_resync: bool
+    status: str = Field(description="queued, running, succeeded or failed")
+    queued_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    fetched: int
+    created: int
+    updated: int
+    unchanged: int
+    deleted: int
+    failed: int
+    failures: list[dict[str, Any]] = Field(
+        description="Records that could not be loaded: stream, reason and the vendor's payload "
+        "(the first 200)."
+    )
+    error: str | None
 
 
 class LeadOut(BaseModel):

@@ -66,6 +66,7 @@ class CampaignRecord(Record):
     status: Text | None = None
     starts_on: date | None = None
     ends_on: date | None = None
+    channels: list[Text] = Field(default_factory=list)
     products: list[Text] = Field(default_factory=list)
 
 

@@ -33,3 +33,10 @@ class VendorLink(Timestamps, Base):
     credentials_encrypted: Mapped[str | None]
     status: Mapped[str] = mapped_column(default="active")
     created_by: Mapped[uuid.UUID | None]
+    sync_interval_seconds: Mapped[int] = mapped_column(default=900)
+    full_resync_interval_seconds: Mapped[int] = mapped_column(default=86400)
+    next_sync_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_synced_at: Mapped[datetime | None]
+    last_full_sync_at: Mapped[datetime | None]
+    consecutive_failures: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None]

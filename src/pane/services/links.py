@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from pydantic import ValidationError
@@ -17,11 +18,25 @@ from pane.connectors.registry import connectors
 from pane.errors import Conflict, NotFound, Unprocessable
 from pane.ids import new_id
 from pane.models import Vendor, VendorLink
+from pane.models.base import utcnow
 from pane.principal import Principal, VendorPrincipal, WorkspacePrincipal
 from pane.secrets import KeyRing
 from pane.services.audit import record_audit
 from pane.services.events import record_event
 from pane.services.pagination import Page, page_by_id
+
+
+class LinkCheck(Protocol):
+    """Proves a link works against its vendor (``pane.services.connectors.check_link``)."""
+
+    def __call__(
+        self,
+        *,
+        connector: str,
+        config: dict[str, Any],
+        credentials: dict[str, Any],
+        holder: uuid.UUID,
+    ) -> Awaitable[None]: ...
 
 
 class LinkStatus(StrEnum):
@@ -40,6 +55,13 @@ def link_json(link: VendorLink) -> dict[str, Any]:
         "config": link.config,
         "has_credentials": link.credentials_encrypted is not None,
         "status": link.status,
+        "sync_interval_seconds": link.sync_interval_seconds,
+        "full_resync_interval_seconds": link.full_resync_interval_seconds,
+        "next_sync_at": link.next_sync_at,
+        "last_synced_at": link.last_synced_at,
+        "last_full_sync_at": link.last_full_sync_at,
+        "consecutive_failures": link.consecutive_failures,
+        "last_error": link.last_error,
         "created_at": link.created_at,
         "updated_at": link.updated_at,
     }
@@ -126,7 +148,11 @@ async def create_link(
     connector: str,
     config: dict[str, Any],
     credentials: dict[str, Any] | None,
+    check: LinkCheck,
+    sync_interval_seconds: int = 900,
+    full_resync_interval_seconds: int = 86400,
 ) -> VendorLink:
+    """Validate, check against the vendor (422 with its reason if it refuses), then save."""
     connector_class = _connector(connector)
     config = validated_config(connector_class, config)
     validate_credentials(connector_class, credentials or {})
@@ -142,15 +168,19 @@ async def create_link(
     )
     if existing is not None:
         raise Conflict(f"this workspace already links vendor {vendor_id} (link {existing})")
+    link_id = new_id()
+    await check(connector=connector, config=config, credentials=credentials or {}, holder=link_id)
     link = VendorLink(
         workspace_id=actor.workspace_id,
-        id=new_id(),
+        id=link_id,
         vendor_id=vendor_id,
         connector=connector,
         config=config,
         credentials_encrypted=_seal(keyring, credentials),
         status=LinkStatus.ACTIVE.value,
         created_by=getattr(actor, "user_id", None),
+        sync_interval_seconds=sync_interval_seconds,
+        full_resync_interval_seconds=full_resync_interval_seconds,
     )
     session.add(link)
     try:
@@ -201,16 +231,36 @@ async def update_link(
     link_id: uuid.UUID,
     config: dict[str, Any] | None,
     credentials: dict[str, Any] | None,
+    check: LinkCheck,
+    sync_interval_seconds: int | None = None,
+    full_resync_interval_seconds: int | None = None,
 ) -> VendorLink:
+    """New config or credentials are checked against the vendor before they are saved; new
+    credentials that work end ``needs_reauth``."""
     link = await get_link(session, principal=actor, link_id=link_id, for_update=True)
     connector_class = _connector(link.connector)
-    if config is not None:
-        link.config = validated_config(connector_class, config)
+    if config is not None or credentials is not None:
+        new_config = link.config if config is None else validated_config(connector_class, config)
+        checked = credentials
+        if credentials is not None:
+            validate_credentials(connector_class, credentials)
+        elif link.credentials_encrypted is not None:
+            checked = orjson.loads(keyring.decrypt(link.credentials_encrypted))
+        await check(
+            connector=link.connector, config=new_config, credentials=checked or {}, holder=link.id
+        )
+        link.config = new_config
     if credentials is not None:
-        validate_credentials(connector_class, credentials)
         link.credentials_encrypted = _seal(keyring, credentials)
         if link.status == LinkStatus.NEEDS_REAUTH:
             link.status = LinkStatus.ACTIVE.value
+            link.consecutive_failures = 0
+            link.last_error = None
+            link.next_sync_at = utcnow()
+    if sync_interval_seconds is not None:
+        link.sync_interval_seconds = sync_interval_seconds
+    if full_resync_interval_seconds is not None:
+        link.full_resync_interval_seconds = full_resync_interval_seconds
     await session.flush()
     await _record(session, actor, link, "updated")
     return link

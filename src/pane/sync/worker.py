@@ -1,21 +1,102 @@
-"""The arq worker: shared clients live in ``ctx``; jobs take ids and open their own sessions."""
+"""The arq worker: shared clients live in ``ctx``; jobs take ids and open their own
+transactions.
+
+arq runs a job at least once: a job whose worker died comes back when its in-progress key
+expires (``sync_job_timeout_seconds`` + 10 s after it started), and a job id is refused while
+a job or a kept result holds it. So results are not kept (a link's job id ``sync:{link_id}``
+is free again as soon as its job ends) and the engine's per-link lease, not arq, is what keeps
+one link from syncing twice at once.
+"""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import structlog
-from arq import cron
-from arq.connections import RedisSettings
+from arq import cron, func
+from arq.connections import ArqRedis, RedisSettings
 from arq.worker import Worker
 
 from pane.config import Settings
 from pane.connectors.registry import connectors
-from pane.db.engine import create_engine, create_sessionmaker
+from pane.db.engine import create_engine, create_pool, create_sessionmaker
 from pane.db.safety import assert_runtime_role_is_safe
+from pane.secrets import load_key_ring
 from pane.services.auth import purge_expired_refresh_tokens
+from pane.sync import runs
+from pane.sync.engine import SyncDeps
+from pane.sync.engine import sync_link as run_sync
 
 log = structlog.get_logger("pane.worker")
+
+QUEUE = "pane:queue"
+DUE_LINKS_PER_TICK = 500
+
+
+def sync_job_id(link_id: uuid.UUID | str) -> str:
+    return f"sync:{link_id}"
+
+
+async def enqueue_sync(
+    redis: ArqRedis,
+    *,
+    workspace_id: uuid.UUID,
+    link_id: uuid.UUID,
+    trigger: str,
+    run_id: uuid.UUID | None = None,
+) -> bool:
+    """Ask for a sync of the link; False when its job is already queued or running (that job
+    then also carries out this request: it takes every pending run before it ends)."""
+    job = await redis.enqueue_job(
+        "sync_link",
+        str(link_id),
+        workspace_id=str(workspace_id),
+        trigger=trigger,
+        run_id=str(run_id) if run_id else None,
+        _job_id=sync_job_id(link_id),
+        _queue_name=QUEUE,
+    )
+    return job is not None
+
+
+async def sync_link(
+    ctx: dict[str, Any],
+    link_id: str,
+    *,
+    workspace_id: str,
+    trigger: str = "schedule",
+    streams: list[str] | None = None,
+    run_id: str | None = None,
+) -> list[str]:
+    results = await run_sync(
+        ctx["sync"],
+        workspace_id=uuid.UUID(workspace_id),
+        link_id=uuid.UUID(link_id),
+        streams=streams,
+        trigger=trigger,
+        run_id=uuid.UUID(run_id) if run_id else None,
+    )
+    return [result.status for result in results]
+
+
+async def enqueue_due_links(ctx: dict[str, Any]) -> int:
+    """Every minute: a job for each active link whose interval has passed, or whose sync was
+    asked for and not yet carried out (a request that arrived as its previous job ended)."""
+    deps: SyncDeps = ctx["sync"]
+    async with deps.pool.acquire() as connection:
+        due = await runs.due_links(connection, DUE_LINKS_PER_TICK)
+    enqueued = 0
+    for row in due:
+        enqueued += await enqueue_sync(
+            ctx["redis"],
+            workspace_id=row["workspace_id"],
+            link_id=row["link_id"],
+            trigger="schedule",
+        )
+    if due:
+        log.info("enqueued due links", due=len(due), enqueued=enqueued)
+    return enqueued
 
 
 async def purge_refresh_tokens(ctx: dict[str, Any]) -> int:
@@ -32,24 +113,45 @@ def build_worker(settings: Settings, *, handle_signals: bool = True) -> Worker:
 
     async def startup(ctx: dict[str, Any]) -> None:
         connectors()  # refuse to run with a connector plugin that does not load
-        engine = create_engine(settings.database_url or "", pool_size=settings.db_pool_size)
+        engine = create_engine(settings.database_url or "", pool_size=2)
         await assert_runtime_role_is_safe(engine)
         ctx["engine"] = engine
         ctx["sessionmaker"] = create_sessionmaker(engine)
         ctx["settings"] = settings
+        pool = await create_pool(settings.database_url or "", size=settings.worker_db_pool_size)
+        ctx["sync"] = SyncDeps(
+            pool=pool, redis=ctx["redis"], settings=settings, keyring=load_key_ring(settings)
+        )
 
     async def shutdown(ctx: dict[str, Any]) -> None:
+        if "sync" in ctx:
+            await ctx["sync"].pool.close()
         engine = ctx.get("engine")
         if engine is not None:
             await engine.dispose()
 
     return Worker(
-        functions=[purge_refresh_tokens],
-        cron_jobs=[cron(purge_refresh_tokens, hour={3}, minute={17}, run_at_startup=False)],
+        functions=[
+            func(sync_link, name="sync_link", timeout=settings.sync_job_timeout_seconds),
+            enqueue_due_links,
+            purge_refresh_tokens,
+        ],
+        cron_jobs=[
+            cron(purge_refresh_tokens, hour={3}, minute={17}, run_at_startup=False),
+            *(
+                [cron(enqueue_due_links, second={0}, run_at_startup=True)]
+                if settings.worker_schedule
+                else []
+            ),
+        ],
         redis_settings=RedisSettings.from_dsn(settings.redis_url),
         on_startup=startup,
         on_shutdown=shutdown,
         handle_signals=handle_signals,
-        queue_name="pane:queue",
+        queue_name=QUEUE,
         health_check_key="pane:worker:health",
+        keep_result=0,
+        # arq expires a dead worker's in-progress keys after the longest job timeout + 10 s
+        job_timeout=settings.sync_job_timeout_seconds,
+        max_jobs=settings.worker_max_jobs,
     )

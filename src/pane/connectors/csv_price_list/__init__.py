@@ -94,9 +94,9 @@ class CsvPriceList(Connector):
             headers["Authorization"] = f"Bearer {token}"
         if version and version.startswith("etag:"):
             headers["If-None-Match"] = version.removeprefix("etag:")
-        return self.client.build_request(
-            "GET", str(self.config.url), params=params, headers=headers
-        )
+        # merged into the URL's own query: httpx's params= would replace it
+        url = httpx.URL(str(self.config.url)).copy_merge_params(params)
+        return self.client.build_request("GET", url, headers=headers)
 
     @staticmethod
     def _refuse(response: httpx.Response) -> None:

@@ -1,0 +1,243 @@
+"""``pane demo``: pane, its worker and the simulated vendors in one process; a demo workspace
+that links every simulated vendor through the public API, a first sync with a progress bar,
+a summary, then the pane kept live until Ctrl-C while the vendors produce new leads."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import httpx
+import uvicorn
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from pane.config import Settings
+from pane.db.engine import plain_url
+from pane.demo.manifests import demo_links
+from pane.demo.simulator import Simulator
+from pane.errors import Conflict
+from pane.operator import add_catalog_vendor
+
+DEMO_EMAIL = "demo@pane.example"
+DEMO_PASSWORD = "pane-demo-password"
+DEMO_WORKSPACE = "Demo Reseller GmbH"
+# Fast enough to see the simulated vendors' new leads arrive, within the schema's minimum.
+DEMO_SYNC_INTERVAL_SECONDS = 60
+FIRST_SYNC_TIMEOUT_SECONDS = 120
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    simulator_port: int = 8900
+    leads_per_vendor: int = 500
+    live_interval: float = 20.0
+
+
+async def _serve(server: uvicorn.Server) -> asyncio.Task[None]:
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # uvicorn exposes readiness only as a flag
+        if task.done():
+            await task  # raises why it could not start
+            raise RuntimeError("a server stopped while starting")
+        await asyncio.sleep(0.05)
+    return task
+
+
+def _server(app: Any, port: int) -> uvicorn.Server:
+    return uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+    )
+
+
+async def _account(client: httpx.AsyncClient) -> dict[str, str]:
+    """Sign the demo user up, or in again on a later run; the bearer header."""
+    login = await client.post(
+        "/v1/auth/login", json={"email": DEMO_EMAIL, "password": DEMO_PASSWORD}
+    )
+    if login.status_code == 200:
+        tokens = login.json()
+    else:
+        signup = await client.post(
+            "/v1/auth/signup",
+            json={
+                "email": DEMO_EMAIL,
+                "password": DEMO_PASSWORD,
+                "name": "Demo Reseller",
+                "workspace_name": DEMO_WORKSPACE,
+            },
+        )
+        signup.raise_for_status()
+        tokens = signup.json()["tokens"]
+    return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+async def _catalog_vendor(
+    settings: Settings, client: httpx.AsyncClient, headers: dict[str, str], vendor: Any
+) -> str:
+    with contextlib.suppress(Conflict):
+        await add_catalog_vendor(
+            settings, slug=vendor.slug, name=vendor.name, kind=vendor.kind, website=None
+        )
+    found = await client.get("/v1/vendors", params={"q": vendor.name}, headers=headers)
+    found.raise_for_status()
+    for item in found.json()["items"]:
+        if item["slug"] == vendor.slug:
+            return str(item["id"])
+    raise RuntimeError(f"the simulated vendor {vendor.slug} is not in the catalog")
+
+
+async def _links(
+    settings: Settings,
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    simulator: Simulator,
+    simulator_url: str,
+) -> dict[str, str]:
+    """Link every simulated vendor (once); their link ids by vendor name."""
+    existing = await client.get("/v1/links", params={"limit": 200}, headers=headers)
+    existing.raise_for_status()
+    by_vendor = {item["vendor_id"]: item["id"] for item in existing.json()["items"]}
+    links = demo_links(simulator_url)
+    linked: dict[str, str] = {}
+    for vendor in simulator.vendors:
+        vendor_id = await _catalog_vendor(settings, client, headers, vendor)
+        if vendor_id in by_vendor:
+            linked[vendor.name] = by_vendor[vendor_id]
+            continue
+        response = await client.post(
+            "/v1/links",
+            json={
+                "vendor_id": vendor_id,
+                **links[vendor.slug],
+                "sync_interval_seconds": DEMO_SYNC_INTERVAL_SECONDS,
+            },
+            headers=headers,
+        )
+        if response.status_code != 201:
+            raise RuntimeError(f"linking {vendor.name} failed: {response.text}")
+        linked[vendor.name] = response.json()["id"]
+    return linked
+
+
+async def _first_sync(
+    client: httpx.AsyncClient, headers: dict[str, str], links: dict[str, str], console: Console
+) -> dict[str, dict[str, Any]]:
+    runs: dict[str, str] = {}
+    for name, link_id in links.items():
+        started = await client.post(f"/v1/links/{link_id}/sync", headers=headers)
+        started.raise_for_status()
+        runs[name] = started.json()["id"]
+    finished: dict[str, dict[str, Any]] = {}
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[state]}"))
+    with Progress(*columns, TimeElapsedColumn(), console=console) as progress:
+        bars = {name: progress.add_task(name, total=1, state="queued") for name in runs}
+        deadline = time.monotonic() + FIRST_SYNC_TIMEOUT_SECONDS
+        while len(finished) < len(runs) and time.monotonic() < deadline:
+            for name, run_id in runs.items():
+                if name in finished:
+                    continue
+                reply = await client.get(f"/v1/links/{links[name]}/runs/{run_id}", headers=headers)
+                run = reply.json()
+                state = f"{run['status']}: {run['fetched']} records"
+                done = run["status"] in ("succeeded", "failed")
+                progress.update(bars[name], completed=1 if done else 0, state=state)
+                if done:
+                    finished[name] = run
+            await asyncio.sleep(0.3)
+    return finished
+
+
+async def _summary(settings: Settings, console: Console, runs: dict[str, dict[str, Any]]) -> None:
+    url = settings.migration_database_url or settings.database_url
+    assert url
+    connection = await asyncpg.connect(plain_url(url))
+    try:
+        workspace = await connection.fetchval(
+            "SELECT m.workspace_id FROM memberships m JOIN users u ON u.id = m.user_id"
+            " WHERE u.email = $1 ORDER BY m.workspace_id LIMIT 1",
+            DEMO_EMAIL,
+        )
+        rows = await connection.fetch(
+            """
+            SELECT v.name,
+              (SELECT count(*) FROM leads x WHERE x.workspace_id = $1 AND x.vendor_id = v.id
+                 AND x.deleted_at IS NULL) AS leads,
+              (SELECT count(*) FROM campaigns x WHERE x.workspace_id = $1 AND x.vendor_id = v.id
+                 AND x.deleted_at IS NULL) AS campaigns,
+              (SELECT count(*) FROM price_items x WHERE x.workspace_id = $1
+                 AND x.vendor_id = v.id AND x.deleted_at IS NULL) AS price_items,
+              (SELECT count(*) FROM assets x WHERE x.workspace_id = $1 AND x.vendor_id = v.id
+                 AND x.deleted_at IS NULL) AS assets
+            FROM vendor_links l JOIN vendors v ON v.id = l.vendor_id
+            WHERE l.workspace_id = $1 ORDER BY v.name
+            """,
+            workspace,
+        )
+    finally:
+        await connection.close()
+    table = Table(title="Your demo workspace")
+    for column in ("vendor", "leads", "campaigns", "price items", "assets", "first sync"):
+        table.add_column(column, justify="left" if column in ("vendor", "first sync") else "right")
+    for row in rows:
+        run = runs.get(row["name"], {})
+        outcome = run.get("status", "not finished")
+        if run.get("error"):
+            outcome += f" ({run['error'][:60]})"
+        table.add_row(
+            row["name"],
+            str(row["leads"]),
+            str(row["campaigns"]),
+            str(row["price_items"]),
+            str(row["assets"]),
+            outcome,
+        )
+    console.print(table)
+
+
+async def run_demo(settings: Settings, options: DemoOptions) -> None:
+    """Everything in one event loop: simulator, API, worker; then seed, sync, and stay up."""
+    from pane.app import create_app
+    from pane.sync.worker import build_worker
+
+    console = Console()
+    simulator = Simulator(
+        leads_per_vendor=options.leads_per_vendor,
+        live_interval=options.live_interval,
+    )
+    vendors_task = await _serve(_server(simulator.app, options.simulator_port))
+    api = _server(create_app(settings), settings.port)
+    api_task = await _serve(api)
+    worker = build_worker(settings, handle_signals=False)
+    worker_task = asyncio.create_task(worker.async_run())
+    base_url = f"http://127.0.0.1:{settings.port}"
+    try:
+        async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+            headers = await _account(client)
+            simulator_url = f"http://127.0.0.1:{options.simulator_port}"
+            links = await _links(settings, client, headers, simulator, simulator_url)
+            console.print(f"Linked {len(links)} simulated vendors; first sync:")
+            runs = await _first_sync(client, headers, links, console)
+        await _summary(settings, console, runs)
+        console.print(
+            f"\npane is live at [bold]{base_url}[/] (API docs: {base_url}/docs)\n"
+            f"  log in: {DEMO_EMAIL} / {DEMO_PASSWORD}\n"
+            f"  POST {base_url}/v1/auth/login with those, then GET /v1/leads, /v1/campaigns,\n"
+            f"  /v1/price-items/compare?sku=FW-200, /v1/assets with the access token.\n"
+            f"The simulated vendors (http://127.0.0.1:{options.simulator_port}) add leads every"
+            f" {options.live_interval:g} s; pane syncs each link every"
+            f" {DEMO_SYNC_INTERVAL_SECONDS} s. Ctrl-C stops everything."
+        )
+        await asyncio.wait([api_task, vendors_task, worker_task], return_when="FIRST_COMPLETED")
+    finally:
+        api.should_exit = True
+        worker_task.cancel()
+        await worker.close()
+        vendors_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.gather(api_task, vendors_task, return_exceptions=True)

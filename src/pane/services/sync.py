@@ -1,0 +1,137 @@
+"""Syncs asked for through the API, and the history of a link's runs."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pane.connectors.records import Stream
+from pane.connectors.registry import connectors
+from pane.errors import Conflict, Unprocessable
+from pane.principal import WorkspacePrincipal
+from pane.services.audit import record_audit
+from pane.services.links import LinkStatus, get_link
+from pane.services.pagination import Page, decode_cursor, encode_cursor
+
+RUN_COLUMNS = (
+    "id, link_id, trigger, streams, full_resync, status, queued_at, started_at, finished_at,"
+    " fetched, created, updated, unchanged, deleted, failed, failures, error"
+)
+
+_PENDING = text(
+    f"SELECT {RUN_COLUMNS} FROM sync_runs"  # noqa: S608 - fixed column names
+    " WHERE workspace_id = :workspace_id AND link_id = :link_id AND status = 'queued'"
+    " AND full_resync = :full_resync AND streams = :streams ORDER BY id LIMIT 1"
+)
+_CREATE = text(
+    "INSERT INTO sync_runs (workspace_id, id, link_id, trigger, streams, full_resync)"  # noqa: S608
+    " VALUES (:workspace_id, pane_uuid7(), :link_id, :trigger, :streams, :full_resync)"
+    f" RETURNING {RUN_COLUMNS}"
+)
+
+
+async def request_sync(
+    session: AsyncSession,
+    *,
+    actor: WorkspacePrincipal,
+    link_id: uuid.UUID,
+    streams: list[Stream] | None,
+    full_resync: bool,
+) -> dict[str, Any]:
+    """A queued run for the link (the same one again while an identical request still waits).
+    The caller enqueues the job once this transaction has committed."""
+    link = await get_link(session, principal=actor, link_id=link_id, for_update=True)
+    if link.status == LinkStatus.PAUSED:
+        raise Conflict("this link is paused; resume it before syncing")
+    if link.status == LinkStatus.NEEDS_REAUTH:
+        raise Conflict("the vendor rejected this link's credentials; update them before syncing")
+    connector = connectors().get(link.connector)
+    readable = sorted(stream.value for stream in connector.streams) if connector else []
+    wanted = sorted({stream.value for stream in streams}) if streams else readable
+    unreadable = sorted(set(wanted) - set(readable))
+    if unreadable:
+        raise Unprocessable(
+            f"{link.connector} does not read {', '.join(unreadable)}"
+            f" (it reads: {', '.join(readable) or 'nothing'})",
+            errors=[{"field": "body.streams", "message": "stream not read by this connector"}],
+        )
+    values = {
+        "workspace_id": actor.workspace_id,
+        "link_id": link.id,
+        "streams": wanted,
+        "full_resync": full_resync,
+    }
+    waiting = (await session.execute(_PENDING, values)).mappings().first()
+    if waiting is not None:
+        return dict(waiting)
+    trigger = "full_resync" if full_resync else "manual"
+    run = dict((await session.execute(_CREATE, {**values, "trigger": trigger})).mappings().one())
+    await record_audit(
+        session,
+        workspace_id=actor.workspace_id,
+        actor=actor.actor,
+        action="link.sync_requested",
+        target_type="link",
+        target_id=link.id,
+        details={"run_id": str(run["id"]), "streams": wanted, "full_resync": full_resync},
+    )
+    return run
+
+
+async def list_runs(
+    session: AsyncSession,
+    *,
+    actor: WorkspacePrincipal,
+    link_id: uuid.UUID,
+    cursor: str | None,
+    limit: int,
+) -> Page:
+    """Newest first."""
+    await get_link(session, principal=actor, link_id=link_id)
+    clauses = ["workspace_id = :workspace_id", "link_id = :link_id"]
+    values: dict[str, Any] = {
+        "workspace_id": actor.workspace_id,
+        "link_id": link_id,
+        "limit": limit + 1,
+    }
+    if cursor:
+        (values["after"],) = decode_cursor("runs", cursor, (uuid.UUID,))
+        clauses.append("id < :after")
+    rows = (
+        await session.execute(
+            text(
+                f"SELECT {RUN_COLUMNS} FROM sync_runs WHERE {' AND '.join(clauses)}"  # noqa: S608
+                " ORDER BY id DESC LIMIT :limit"
+            ),
+            values,
+        )
+    ).mappings()
+    items = [dict(row) for row in rows]
+    next_cursor = None
+    if len(items) > limit:
+        items = items[:limit]
+        next_cursor = encode_cursor("runs", [items[-1]["id"]])
+    return Page(items=items, next_cursor=next_cursor)
+
+
+async def get_run(
+    session: AsyncSession, *, actor: WorkspacePrincipal, link_id: uuid.UUID, run_id: uuid.UUID
+) -> dict[str, Any] | None:
+    await get_link(session, principal=actor, link_id=link_id)
+    row = (
+        (
+            await session.execute(
+                text(
+                    f"SELECT {RUN_COLUMNS} FROM sync_runs"  # noqa: S608 - fixed column names
+                    " WHERE workspace_id = :workspace_id AND link_id = :link_id AND id = :run_id"
+                ),
+                {"workspace_id": actor.workspace_id, "link_id": link_id, "run_id": run_id},
+            )
+        )
+        .mappings()
+        .first()
+    )
+    return dict(row) if row else None

@@ -1,0 +1,349 @@
+"""``sync_link``: read a link's streams page by page and commit each page's rows, its events,
+the run's counts and the new cursor in one transaction.
+
+A run survives anything that can happen to the process running it:
+- it holds a **lease** on its link (``vendor_links.sync_lease_*``), renewed while it runs and
+  checked inside every page's transaction, so a second worker (or a job arq runs again after a
+  worker died) never syncs the same link at the same time, and a worker that lost its lease
+  cannot commit anything more;
+- its **progress** (per stream: the cursor reached, done or not) commits with each page, so a
+  run taken over after its worker was killed carries on from the last committed page;
+- pages are **idempotent**: the upsert is keyed on (workspace, vendor, external id) and writes
+  only rows that differ, so re-reading a page, or an incremental overlap, changes nothing.
+
+Reading and writing overlap: the next pages are fetched while the current one is written, a
+bounded number ahead, so memory stays flat however long the stream is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import orjson
+import structlog
+from redis.asyncio import Redis
+
+from pane.config import Settings
+from pane.connectors.base import Connector, ConnectorError, CredentialsRejected
+from pane.connectors.records import RECORD_TYPES, Page, Stream
+from pane.secrets import CredentialDecryptError, KeyRing
+from pane.services.connectors import ConnectorMissing, connector_for, open_credentials
+from pane.sync import runs
+from pane.sync.runs import Claim, LeaseLost
+from pane.sync.targets import TARGETS
+from pane.sync.upsert import Written, sweep_unseen, write_page
+
+log = structlog.get_logger("pane.sync")
+
+PREFETCH_PAGES = 2
+MAX_RUNS_PER_JOB = 5
+
+
+@dataclass(frozen=True)
+class SyncDeps:
+    pool: asyncpg.Pool
+    redis: Redis
+    settings: Settings
+    keyring: KeyRing
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: uuid.UUID
+    status: str  # succeeded, failed, needs_reauth, lease_lost
+    error: str | None = None
+
+
+class _ReadFailed(Exception):
+    """The connector (not the database) failed while reading; carries its exception."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+_END = object()
+
+
+async def _prefetched(pages: AsyncIterator[Page], depth: int) -> AsyncIterator[Page]:
+    """Pages read ``depth`` ahead in a task of their own, so the vendor's next answer is on its
+    way while the database writes the current page."""
+    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=depth)
+
+    async def pump() -> None:
+        try:
+            async for page in pages:
+                await queue.put(page)
+        except Exception as exc:
+            await queue.put(_ReadFailed(exc))
+        else:
+            await queue.put(_END)
+
+    task = asyncio.create_task(pump())
+    try:
+        while True:
+            item = await queue.get()
+            if item is _END:
+                return
+            if isinstance(item, _ReadFailed):
+                raise item
+            yield item
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ConnectorError) and str(exc):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+class LinkSync:
+    """One claimed run of one link."""
+
+    def __init__(self, deps: SyncDeps, claim: Claim) -> None:
+        self.deps = deps
+        self.claim = claim
+
+    async def _save_credentials(self, credentials: dict[str, Any]) -> None:
+        sealed = self.deps.keyring.encrypt(orjson.dumps(credentials))
+        async with runs.in_workspace(self.deps.pool, self.claim.workspace_id) as connection:
+            await runs.save_credentials(
+                connection,
+                workspace_id=self.claim.workspace_id,
+                link_id=self.claim.link_id,
+                sealed=sealed,
+            )
+
+    async def run(self) -> list[str]:
+        """Every stream of the run; the errors of streams that failed (the others go on)."""
+        claim = self.claim
+        errors: list[str] = []
+        async with connector_for(
+            connector=claim.connector,
+            config=claim.config,
+            credentials=open_credentials(self.deps.keyring, claim.sealed_credentials),
+            holder=claim.link_id,
+            settings=self.deps.settings,
+            redis=self.deps.redis,
+            save_credentials=self._save_credentials,
+        ) as connector:
+            readable = connector.readable_streams()
+            for stream in claim.streams:
+                # a stream this link's config does not read (a manifest without campaigns)
+                if stream not in readable or claim.progress.get(stream.value, {}).get("done"):
+                    continue
+                try:
+                    await self._stream(connector, stream)
+                except _ReadFailed as failed:
+                    if isinstance(failed.cause, CredentialsRejected):
+                        raise failed.cause from None
+                    errors.append(f"{stream.value}: {_describe(failed.cause)}")
+                    log.warning(
+                        "stream failed",
+                        link_id=str(claim.link_id),
+                        stream=stream.value,
+                        error=_describe(failed.cause),
+                    )
+        return errors
+
+    def _start_cursor(self, stream: Stream) -> str | None:
+        state = self.claim.progress.get(stream.value, {})
+        if "cursor" in state:
+            return str(state["cursor"])
+        if self.claim.full_resync:
+            return None
+        return self.claim.cursors.get(stream.value)
+
+    async def _stream(self, connector: Connector, stream: Stream) -> None:
+        cursor = self._start_cursor(stream)
+        try:
+            pages = connector.read(stream, cursor)
+        except Exception as exc:
+            raise _ReadFailed(exc) from exc
+        async for page in _prefetched(pages, PREFETCH_PAGES):
+            cursor = page.cursor if page.cursor is not None else cursor
+            await self._commit(stream, page, cursor)
+        await self._complete(stream, cursor)
+
+    async def _commit(self, stream: Stream, page: Page, cursor: str | None) -> None:
+        claim = self.claim
+        wanted = RECORD_TYPES[stream]
+        records = [record for record in page.records if isinstance(record, wanted)]
+        failures = [
+            {"stream": stream.value, "reason": failure.reason, "raw": failure.raw}
+            for failure in page.failures
+        ]
+        failures += [
+            {
+                "stream": stream.value,
+                "reason": f"the connector produced a {type(record).__name__} in {stream.value}",
+                "raw": record.raw,
+            }
+            for record in page.records
+            if not isinstance(record, wanted)
+        ]
+        async with runs.in_workspace(self.deps.pool, claim.workspace_id) as connection:
+            await runs.renew_lease(connection, claim, self.deps.settings.sync_lease_seconds)
+            written = await write_page(
+                connection,
+                target=TARGETS[stream],
+                records=records,
+                workspace_id=claim.workspace_id,
+                vendor_id=claim.vendor_id,
+                vendor_name=claim.vendor_name,
+                link_id=claim.link_id,
+                run_id=claim.run_id,
+                remember_seen=claim.full_resync,
+            )
+            await runs.record_page(
+                connection,
+                claim,
+                stream=stream,
+                written=written,
+                fetched=len(records) + len(failures),
+                failures=failures,
+                cursor=cursor,
+            )
+
+    async def _complete(self, stream: Stream, cursor: str | None) -> None:
+        """The stream was read to its end: after a full read, what the vendor no longer has
+        becomes a tombstone (unless the read saw nothing at all: an empty answer is more
+        likely a vendor fault than every record withdrawn)."""
+        claim = self.claim
+        async with runs.in_workspace(self.deps.pool, claim.workspace_id) as connection:
+            await runs.renew_lease(connection, claim, self.deps.settings.sync_lease_seconds)
+            swept = 0
+            seen = int(claim.progress.get(stream.value, {}).get("seen", 0))
+            if claim.full_resync and seen > 0:
+                swept = await sweep_unseen(
+                    connection,
+                    target=TARGETS[stream],
+                    workspace_id=claim.workspace_id,
+                    vendor_id=claim.vendor_id,
+                    link_id=claim.link_id,
+                    run_id=claim.run_id,
+                )
+            await runs.record_page(
+                connection,
+                claim,
+                stream=stream,
+                written=Written(deleted=swept),
+                fetched=0,
+                failures=[],
+                cursor=cursor,
+                done=True,
+            )
+
+
+async def _keep_lease(deps: SyncDeps, claim: Claim, main: asyncio.Task[Any]) -> None:
+    """Renew the lease while the run goes on (a slow vendor page must not lose it); if another
+    worker has taken the link, stop the run."""
+    interval = deps.settings.sync_lease_seconds / 3
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            async with runs.in_workspace(deps.pool, claim.workspace_id) as connection:
+                await runs.renew_lease(connection, claim, deps.settings.sync_lease_seconds)
+        except LeaseLost:
+            main.cancel()
+            return
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("could not renew a sync lease", link_id=str(claim.link_id), error=str(exc))
+
+
+async def _finish(deps: SyncDeps, claim: Claim, error: str | None, reauth: bool = False) -> None:
+    async with runs.in_workspace(deps.pool, claim.workspace_id) as connection:
+        await runs.finish(connection, claim, error=error, reauth=reauth)
+
+
+async def _release(deps: SyncDeps, claim: Claim) -> None:
+    async with runs.in_workspace(deps.pool, claim.workspace_id) as connection:
+        await runs.release(connection, claim)
+
+
+async def _run_claimed(deps: SyncDeps, claim: Claim) -> RunResult:
+    main = asyncio.current_task()
+    assert main is not None
+    keeper = asyncio.create_task(_keep_lease(deps, claim, main))
+    try:
+        errors = await LinkSync(deps, claim).run()
+    except CredentialsRejected as exc:
+        reason = f"the vendor rejected the credentials: {exc.reason}"
+        await _finish(deps, claim, reason, reauth=True)
+        return RunResult(claim.run_id, "needs_reauth", reason)
+    except (ConnectorMissing, CredentialDecryptError, ValueError) as exc:
+        # the link's config or credentials no longer fit its connector, or cannot be opened
+        await _finish(deps, claim, _describe(exc))
+        return RunResult(claim.run_id, "failed", _describe(exc))
+    except LeaseLost:
+        log.warning("sync lease lost to another worker", link_id=str(claim.link_id))
+        return RunResult(claim.run_id, "lease_lost")
+    except asyncio.CancelledError:
+        if keeper.done() and not keeper.cancelled():  # the keeper found the lease taken
+            main.uncancel()
+            log.warning("sync lease lost to another worker", link_id=str(claim.link_id))
+            return RunResult(claim.run_id, "lease_lost")
+        # stopping: hand the link back now rather than when the lease runs out
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(_release(deps, claim), timeout=5)
+        raise
+    finally:
+        keeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await keeper
+    error = "; ".join(errors) if errors else None
+    await _finish(deps, claim, error)
+    return RunResult(claim.run_id, "failed" if error else "succeeded", error)
+
+
+async def sync_link(
+    deps: SyncDeps,
+    *,
+    workspace_id: uuid.UUID,
+    link_id: uuid.UUID,
+    streams: list[str] | None = None,
+    trigger: str = "schedule",
+    run_id: uuid.UUID | None = None,
+) -> list[RunResult]:
+    """Carry out the link's pending run (or a new one), then any run asked for meanwhile.
+    Nothing happens when the link is gone, not active, or being synced by another worker."""
+    results: list[RunResult] = []
+    for _ in range(MAX_RUNS_PER_JOB):
+        async with runs.in_workspace(deps.pool, workspace_id) as connection:
+            claim = await runs.claim(
+                connection,
+                workspace_id=workspace_id,
+                link_id=link_id,
+                run_id=run_id,
+                streams=streams,
+                trigger=trigger,
+                lease_seconds=deps.settings.sync_lease_seconds,
+            )
+        if claim is None:
+            break
+        log.info(
+            "sync started",
+            link_id=str(link_id),
+            run_id=str(claim.run_id),
+            streams=[stream.value for stream in claim.streams],
+            full_resync=claim.full_resync,
+        )
+        result = await _run_claimed(deps, claim)
+        log.info("sync ended", link_id=str(link_id), run_id=str(claim.run_id), status=result.status)
+        results.append(result)
+        if result.status != "succeeded" and result.status != "failed":
+            break
+        async with runs.in_workspace(deps.pool, workspace_id) as connection:
+            if not await runs.has_pending(connection, workspace_id, link_id):
+                break
+        run_id, streams = None, None
+    return results

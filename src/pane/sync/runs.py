@@ -1,0 +1,347 @@
+"""Run and lease bookkeeping for the sync engine, in SQL on asyncpg. Every statement runs in a
+transaction scoped to the link's workspace (``in_workspace``), under the same row-level
+security as a request; the only cross-workspace read is ``pane_due_links()`` (the scheduler)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import orjson
+
+from pane.connectors.records import Stream
+from pane.connectors.registry import connectors
+from pane.sync.upsert import Written
+
+MAX_STORED_FAILURES = 200
+MAX_BACKOFF_SECONDS = 6 * 3600
+
+
+class LeaseLost(Exception):
+    """Another worker holds the link now; this one must stop without writing."""
+
+
+@asynccontextmanager
+async def in_workspace(
+    pool: asyncpg.Pool, workspace_id: uuid.UUID
+) -> AsyncIterator[asyncpg.Connection]:
+    """One transaction on a pooled connection, scoped to the workspace (as a worker job)."""
+    async with pool.acquire() as connection, connection.transaction():
+        await connection.execute(
+            "SELECT set_config('pane.workspace_id', $1, true)", str(workspace_id)
+        )
+        yield connection
+
+
+@dataclass
+class Claim:
+    """A run this worker holds the link's lease for, with everything needed to carry it out."""
+
+    workspace_id: uuid.UUID
+    link_id: uuid.UUID
+    run_id: uuid.UUID
+    owner: uuid.UUID
+    vendor_id: uuid.UUID
+    vendor_name: str
+    connector: str
+    config: dict[str, Any]
+    sealed_credentials: str | None
+    streams: list[Stream]
+    full_resync: bool
+    progress: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cursors: dict[str, str | None] = field(default_factory=dict)
+
+
+_LINK = """
+SELECT l.status, l.connector, l.config, l.credentials_encrypted, l.vendor_id, v.name AS vendor,
+       l.last_full_sync_at IS NULL
+         OR l.last_full_sync_at + l.full_resync_interval_seconds * interval '1 second' <= now()
+         AS full_resync_due,
+       coalesce(l.sync_lease_until > now(), false) AS leased
+FROM vendor_links l JOIN vendors v ON v.id = l.vendor_id
+WHERE l.workspace_id = $1 AND l.id = $2
+FOR UPDATE OF l
+"""
+
+_PENDING_RUN = """
+SELECT id, trigger, streams, full_resync, progress FROM sync_runs
+WHERE workspace_id = $1 AND link_id = $2 AND status IN ('queued', 'running')
+ORDER BY id = $3 DESC, id
+LIMIT 1
+"""
+
+_NEW_RUN = """
+INSERT INTO sync_runs (workspace_id, id, link_id, trigger, streams, full_resync)
+VALUES ($1, pane_uuid7(), $2, $3, $4, $5)
+RETURNING id, trigger, streams, full_resync, progress
+"""
+
+
+def default_streams(connector: str) -> list[str]:
+    found = connectors().get(connector)
+    return sorted(stream.value for stream in found.streams) if found else []
+
+
+async def create_run(
+    connection: asyncpg.Connection,
+    *,
+    workspace_id: uuid.UUID,
+    link_id: uuid.UUID,
+    connector: str,
+    trigger: str,
+    streams: list[str] | None,
+    full_resync: bool = False,
+) -> asyncpg.Record:
+    return await connection.fetchrow(
+        _NEW_RUN,
+        workspace_id,
+        link_id,
+        trigger,
+        streams or default_streams(connector),
+        full_resync or trigger == "full_resync",
+    )
+
+
+async def claim(
+    connection: asyncpg.Connection,
+    *,
+    workspace_id: uuid.UUID,
+    link_id: uuid.UUID,
+    run_id: uuid.UUID | None,
+    streams: list[str] | None,
+    trigger: str,
+    lease_seconds: int,
+) -> Claim | None:
+    """Take the link's lease and the run to carry out (the one asked for, the oldest pending
+    one, or a new one). None when the link is gone, not active, or leased by another worker."""
+    link = await connection.fetchrow(_LINK, workspace_id, link_id)
+    if link is None or link["status"] != "active" or link["leased"]:
+        return None
+    run = await connection.fetchrow(_PENDING_RUN, workspace_id, link_id, run_id)
+    if run is None:
+        run = await create_run(
+            connection,
+            workspace_id=workspace_id,
+            link_id=link_id,
+            connector=link["connector"],
+            trigger=trigger,
+            streams=streams,
+        )
+    full_resync = bool(run["full_resync"] or link["full_resync_due"])
+    owner = uuid.uuid4()
+    await connection.execute(
+        "UPDATE sync_runs SET status = 'running', started_at = coalesce(started_at, now()),"
+        " full_resync = $3 WHERE workspace_id = $1 AND id = $2",
+        workspace_id,
+        run["id"],
+        full_resync,
+    )
+    await connection.execute(
+        "UPDATE vendor_links SET sync_lease_owner = $3,"
+        " sync_lease_until = now() + $4 * interval '1 second'"
+        " WHERE workspace_id = $1 AND id = $2",
+        workspace_id,
+        link_id,
+        owner,
+        lease_seconds,
+    )
+    cursors = await connection.fetch(
+        "SELECT stream, cursor FROM sync_cursors WHERE workspace_id = $1 AND link_id = $2",
+        workspace_id,
+        link_id,
+    )
+    return Claim(
+        workspace_id=workspace_id,
+        link_id=link_id,
+        run_id=run["id"],
+        owner=owner,
+        vendor_id=link["vendor_id"],
+        vendor_name=link["vendor"],
+        connector=link["connector"],
+        config=_json(link["config"]),
+        sealed_credentials=link["credentials_encrypted"],
+        streams=[Stream(name) for name in run["streams"] if name in Stream.__members__.values()],
+        full_resync=full_resync,
+        progress=_json(run["progress"]),
+        cursors={row["stream"]: row["cursor"] for row in cursors},
+    )
+
+
+def _json(value: Any) -> Any:
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+async def renew_lease(connection: asyncpg.Connection, claim: Claim, lease_seconds: int) -> None:
+    held = await connection.fetchval(
+        "UPDATE vendor_links SET sync_lease_until = now() + $4 * interval '1 second'"
+        " WHERE workspace_id = $1 AND id = $2 AND sync_lease_owner = $3 RETURNING true",
+        claim.workspace_id,
+        claim.link_id,
+        claim.owner,
+        lease_seconds,
+    )
+    if not held:
+        raise LeaseLost(f"link {claim.link_id} is no longer leased to this worker")
+
+
+async def record_page(
+    connection: asyncpg.Connection,
+    claim: Claim,
+    *,
+    stream: Stream,
+    written: Written,
+    fetched: int,
+    failures: list[dict[str, Any]],
+    cursor: str | None,
+    done: bool = False,
+) -> None:
+    """The run's counts, failures and progress, and the link's cursor for the stream."""
+    state = claim.progress.setdefault(stream.value, {})
+    state["seen"] = int(state.get("seen", 0)) + fetched - len(failures)
+    state["done"] = done
+    if cursor is not None:
+        state["cursor"] = cursor
+        await connection.execute(
+            "INSERT INTO sync_cursors (workspace_id, link_id, stream, cursor)"
+            " VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT (workspace_id, link_id, stream)"
+            " DO UPDATE SET cursor = EXCLUDED.cursor, updated_at = now()",
+            claim.workspace_id,
+            claim.link_id,
+            stream.value,
+            cursor,
+        )
+    await connection.execute(
+        """
+        UPDATE sync_runs SET
+          fetched = fetched + $3, created = created + $4, updated = updated + $5,
+          unchanged = unchanged + $6, deleted = deleted + $7, failed = failed + $8,
+          failures = CASE WHEN jsonb_array_length(failures) < $9
+                          THEN failures || $10::jsonb ELSE failures END,
+          progress = $11::jsonb
+        WHERE workspace_id = $1 AND id = $2
+        """,
+        claim.workspace_id,
+        claim.run_id,
+        fetched,
+        written.created,
+        written.updated,
+        written.unchanged,
+        written.deleted,
+        len(failures),
+        MAX_STORED_FAILURES,
+        orjson.dumps(failures[:MAX_STORED_FAILURES], default=str).decode(),
+        orjson.dumps(claim.progress).decode(),
+    )
+
+
+_LINK_EVENT = """
+WITH next AS (
+  UPDATE workspaces SET event_seq = event_seq + 1 WHERE id = $1 RETURNING event_seq
+)
+INSERT INTO events
+  (workspace_id, seq, id, entity, entity_id, vendor_id, action, actor_type, actor_id, data)
+SELECT $1, next.event_seq, pane_uuid7(), 'link', $2, $3, $4, 'connector', $2, $5::jsonb
+FROM next
+"""
+
+
+async def finish(
+    connection: asyncpg.Connection, claim: Claim, *, error: str | None, reauth: bool = False
+) -> None:
+    """End the run and release the link: on success schedule the next sync; on failure back
+    off; when the vendor rejects the credentials, stop syncing until they are replaced."""
+    await connection.execute(
+        "UPDATE sync_runs SET status = $3, finished_at = now(), error = $4"
+        " WHERE workspace_id = $1 AND id = $2",
+        claim.workspace_id,
+        claim.run_id,
+        "failed" if error else "succeeded",
+        error,
+    )
+    if error is None:
+        await connection.execute(
+            """
+            UPDATE vendor_links SET last_synced_at = now(),
+              last_full_sync_at = CASE WHEN $3 THEN now() ELSE last_full_sync_at END,
+              consecutive_failures = 0, last_error = NULL,
+              next_sync_at = now() + sync_interval_seconds * interval '1 second',
+              sync_lease_owner = NULL, sync_lease_until = NULL
+            WHERE workspace_id = $1 AND id = $2
+            """,
+            claim.workspace_id,
+            claim.link_id,
+            claim.full_resync,
+        )
+        return
+    await connection.execute(
+        """
+        UPDATE vendor_links SET last_error = $3,
+          status = CASE WHEN $4 THEN 'needs_reauth' ELSE status END,
+          consecutive_failures = consecutive_failures + 1,
+          next_sync_at = now() + least(
+            sync_interval_seconds * power(2, least(consecutive_failures + 1, 16)), $5
+          ) * interval '1 second',
+          sync_lease_owner = NULL, sync_lease_until = NULL
+        WHERE workspace_id = $1 AND id = $2
+        """,
+        claim.workspace_id,
+        claim.link_id,
+        error,
+        reauth,
+        MAX_BACKOFF_SECONDS,
+    )
+    if reauth:
+        await connection.execute(
+            _LINK_EVENT,
+            claim.workspace_id,
+            claim.link_id,
+            claim.vendor_id,
+            "needs_reauth",
+            orjson.dumps({"status": "needs_reauth", "reason": error}).decode(),
+        )
+
+
+async def release(connection: asyncpg.Connection, claim: Claim) -> None:
+    """Give the lease back without ending the run (the process is stopping)."""
+    await connection.execute(
+        "UPDATE vendor_links SET sync_lease_owner = NULL, sync_lease_until = NULL"
+        " WHERE workspace_id = $1 AND id = $2 AND sync_lease_owner = $3",
+        claim.workspace_id,
+        claim.link_id,
+        claim.owner,
+    )
+
+
+async def has_pending(
+    connection: asyncpg.Connection, workspace_id: uuid.UUID, link_id: uuid.UUID
+) -> bool:
+    return bool(
+        await connection.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM sync_runs WHERE workspace_id = $1 AND link_id = $2"
+            " AND status = 'queued')",
+            workspace_id,
+            link_id,
+        )
+    )
+
+
+async def save_credentials(
+    connection: asyncpg.Connection, *, workspace_id: uuid.UUID, link_id: uuid.UUID, sealed: str
+) -> None:
+    await connection.execute(
+        "UPDATE vendor_links SET credentials_encrypted = $3, updated_at = now()"
+        " WHERE workspace_id = $1 AND id = $2",
+        workspace_id,
+        link_id,
+        sealed,
+    )
+
+
+async def due_links(connection: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
+    """The scheduler's one look across workspaces: ids of active links that are due."""
+    return list(await connection.fetch("SELECT * FROM pane_due_links($1)", limit))

@@ -1,0 +1,259 @@
+"""Syncs as the reseller sees them: asked for over the API, followed in the run history,
+scheduled by the worker; incremental reads, tombstones from a full resync, link checks."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from arq.connections import ArqRedis
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+from pane.demo.manifests import demo_link
+from pane.demo.simulator import Simulator
+from pane.sync.engine import sync_link
+from pane.sync.worker import enqueue_due_links
+from tests.factories import assert_problem, price_file
+from tests.test_sync_engine import link_vendor, run_row
+
+CSV_CONFIG = {"columns": {"sku": "sku", "currency": "currency", "list_price": "price"}}
+
+
+class EditablePriceFile:
+    def __init__(self, rows: list[str]) -> None:
+        self.rows = rows
+        self.app = Starlette(routes=[Route("/prices.csv", self.serve)])
+
+    async def serve(self, request: Request) -> PlainTextResponse:
+        return PlainTextResponse("sku,currency,price\n" + "\n".join(self.rows) + "\n")
+
+
+async def test_a_sync_asked_for_is_queued_enqueued_and_followed(
+    api, http, loopback, sync_deps, redis
+):
+    owner = await api.signup()
+    link = await api.link(owner, await api.new_vendor())
+    started = await http.post(f"/v1/links/{link['id']}/sync", headers=owner.headers)
+    assert started.status_code == 202, started.text
+    run = started.json()
+    assert run["status"] == "queued"
+    assert run["trigger"] == "manual"
+    assert run["streams"] == ["price_lists"]
+    # the job is in the queue under the link's one job id
+    assert await redis.exists(f"arq:job:sync:{link['id']}")
+    # asking again while it waits gives the same run
+    again = await http.post(f"/v1/links/{link['id']}/sync", headers=owner.headers)
+    assert again.json()["id"] == run["id"]
+
+    [result] = await sync_link(
+        sync_deps,
+        workspace_id=owner.workspace_id,
+        link_id=uuid.UUID(link["id"]),
+        run_id=uuid.UUID(run["id"]),
+    )
+    assert str(result.run_id) == run["id"]
+    shown = (
+        await http.get(f"/v1/links/{link['id']}/runs/{run['id']}", headers=owner.headers)
+    ).json()
+    assert shown["status"] == "succeeded"
+    assert (shown["fetched"], shown["created"]) == (1, 1)
+    history = (await http.get(f"/v1/links/{link['id']}/runs", headers=owner.headers)).json()
+    assert [item["id"] for item in history["items"]] == [run["id"]]
+    items = (await http.get("/v1/price-items", headers=owner.headers)).json()["items"]
+    assert [item["sku"] for item in items] == ["FW-200"]
+    linked = (await http.get(f"/v1/links/{link['id']}", headers=owner.headers)).json()
+    assert linked["last_synced_at"] is not None
+    assert linked["last_error"] is None
+    await redis.delete(f"arq:job:sync:{link['id']}")
+
+
+async def test_syncs_refused_for_paused_links_and_streams_the_connector_lacks(api, http):
+    owner = await api.signup()
+    link = await api.link(owner, await api.new_vendor())
+    wrong = await http.post(
+        f"/v1/links/{link['id']}/sync", json={"streams": ["leads"]}, headers=owner.headers
+    )
+    body = assert_problem(wrong, 422)
+    assert "does not read leads" in body["detail"]
+    await http.post(f"/v1/links/{link['id']}/pause", headers=owner.headers)
+    paused = await http.post(f"/v1/links/{link['id']}/sync", headers=owner.headers)
+    assert "paused" in assert_problem(paused, 409)["detail"]
+    viewer_key = await http.post(
+        "/v1/api-keys", json={"name": "crm", "scopes": ["links:read"]}, headers=owner.headers
+    )
+    if viewer_key.status_code == 201:
+        headers = {"Authorization": f"Bearer {viewer_key.json()['key']}"}
+        refused = await http.post(f"/v1/links/{link['id']}/sync", headers=headers)
+        assert_problem(refused, 403)
+
+
+async def test_a_link_the_vendor_refuses_is_not_saved(api, http, admin_db):
+    owner = await api.signup()
+    vendor = await api.new_vendor()
+    refused = await http.post(
+        "/v1/links",
+        json={
+            "vendor_id": str(vendor),
+            "connector": "csv_price_list",
+            "config": {**CSV_CONFIG, "url": price_file("prices.csv")},
+            "credentials": {"token": "revoked-last-week"},
+        },
+        headers=owner.headers,
+    )
+    body = assert_problem(refused, 422)
+    assert "refused the credentials" in body["detail"]
+    missing = await http.post(
+        "/v1/links",
+        json={
+            "vendor_id": str(vendor),
+            "connector": "csv_price_list",
+            "config": {**CSV_CONFIG, "url": price_file("nothing-here.txt")},
+        },
+        headers=owner.headers,
+    )
+    assert "404" in assert_problem(missing, 422)["detail"]
+    assert (
+        await admin_db.fetchval(
+            "SELECT count(*) FROM vendor_links WHERE workspace_id = $1", owner.workspace_id
+        )
+        == 0
+    )
+
+
+async def test_incremental_syncs_bring_only_what_changed(api, loopback, sync_deps, admin_db):
+    simulator = Simulator(leads={"globex": 120})
+    base = loopback.mount(simulator.app)
+    owner = await api.signup()
+    link = demo_link("globex", base)
+    link_id, _ = await link_vendor(
+        api, owner, link["connector"], link["config"], link["credentials"]
+    )
+    [first] = await sync_link(sync_deps, workspace_id=owner.workspace_id, link_id=link_id)
+    assert first.status == "succeeded", first.error
+    first_run = await run_row(admin_db, first.run_id)
+    assert first_run["created"] >= 120
+    lead = simulator.data["globex"].leads[5]
+    stored = await admin_db.fetchrow(
+        "SELECT first_name, last_name, email, vendor_status FROM leads"
+        " WHERE workspace_id = $1 AND external_id = $2",
+        owner.workspace_id,
+        lead.id,
+    )
+    assert (stored["first_name"], stored["last_name"], stored["email"]) == (
+        lead.first_name,
+        lead.last_name,
+        lead.email,
+    )
+    seq_before = await admin_db.fetchval(
+        "SELECT max(seq) FROM events WHERE workspace_id = $1", owner.workspace_id
+    )
+
+    simulator.data["globex"].add_leads(3)
+    simulator.data["globex"].change_leads(2)
+    simulator.data["globex"].delete_leads(1)
+    [second] = await sync_link(sync_deps, workspace_id=owner.workspace_id, link_id=link_id)
+    run = await run_row(admin_db, second.run_id)
+    assert (run["created"], run["updated"], run["deleted"]) == (3, 2, 1)
+    # not everything again: the changes and an overlap (Globex times are to the minute),
+    # which changed nothing
+    assert run["fetched"] < 60
+    assert run["unchanged"] == run["fetched"] - 6
+    new_events = await admin_db.fetch(
+        "SELECT action FROM events WHERE workspace_id = $1 AND seq > $2 AND entity = 'lead'",
+        owner.workspace_id,
+        seq_before,
+    )
+    assert sorted(row["action"] for row in new_events) == [
+        "created",
+        "created",
+        "created",
+        "deleted",
+        "updated",
+        "updated",
+    ]
+    live = await admin_db.fetchval(
+        "SELECT count(*) FROM leads WHERE workspace_id = $1 AND deleted_at IS NULL",
+        owner.workspace_id,
+    )
+    assert live == 120 + 3 - 1
+
+
+async def test_a_full_resync_turns_what_the_vendor_dropped_into_tombstones(
+    api, http, loopback, sync_deps, admin_db
+):
+    price_file_app = EditablePriceFile(["A-1,EUR,10", "B-2,EUR,20", "C-3,EUR,30"])
+    base = loopback.mount(price_file_app.app)
+    owner = await api.signup()
+    link_id, _ = await link_vendor(
+        api, owner, "csv_price_list", {**CSV_CONFIG, "url": f"{base}/prices.csv"}, {}
+    )
+    await sync_link(sync_deps, workspace_id=owner.workspace_id, link_id=link_id)
+    price_file_app.rows = ["A-1,EUR,10", "B-2,EUR,25"]  # C-3 silently gone, B-2 repriced
+
+    await sync_link(sync_deps, workspace_id=owner.workspace_id, link_id=link_id)
+    listed = (await http.get("/v1/price-items", headers=owner.headers)).json()["items"]
+    assert sorted(item["sku"] for item in listed) == ["A-1", "B-2", "C-3"]  # not yet noticed
+
+    full = await http.post(
+        f"/v1/links/{link_id}/sync", json={"full_resync": True}, headers=owner.headers
+    )
+    assert full.json()["trigger"] == "full_resync"
+    [result] = await sync_link(
+        sync_deps,
+        workspace_id=owner.workspace_id,
+        link_id=link_id,
+        run_id=uuid.UUID(full.json()["id"]),
+    )
+    run = await run_row(admin_db, result.run_id)
+    assert run["full_resync"] is True
+    assert run["deleted"] == 1
+    listed = (await http.get("/v1/price-items", headers=owner.headers)).json()["items"]
+    assert sorted(item["sku"] for item in listed) == ["A-1", "B-2"]
+    gone = await admin_db.fetchrow(
+        "SELECT deleted_at FROM price_items WHERE workspace_id = $1 AND sku = 'C-3'",
+        owner.workspace_id,
+    )
+    assert gone["deleted_at"] is not None
+    assert (
+        await admin_db.fetchval(
+            "SELECT count(*) FROM sync_seen WHERE workspace_id = $1", owner.workspace_id
+        )
+        == 0
+    )
+
+
+@pytest.fixture
+async def scheduler_redis(servers):
+    url = servers.redis_url
+    other = (
+        url.split("?")[0] + "?db=6" if url.startswith("unix://") else url.rsplit("/", 1)[0] + "/6"
+    )
+    redis = ArqRedis.from_url(other)
+    await redis.flushdb()
+    try:
+        yield redis
+    finally:
+        await redis.flushdb()
+        await redis.aclose()
+
+
+async def test_the_scheduler_enqueues_due_links_once_each(
+    api, sync_deps, scheduler_redis, admin_db
+):
+    owner = await api.signup()
+    due = await api.link(owner, await api.new_vendor())
+    later = await api.link(owner, await api.new_vendor())
+    await admin_db.execute(
+        "UPDATE vendor_links SET next_sync_at = now() + interval '1 hour' WHERE id = $1",
+        uuid.UUID(later["id"]),
+    )
+    context = {"sync": sync_deps, "redis": scheduler_redis}
+    await enqueue_due_links(context)
+    assert await scheduler_redis.exists(f"arq:job:sync:{due['id']}")
+    assert not await scheduler_redis.exists(f"arq:job:sync:{later['id']}")
+    queued = await scheduler_redis.zcard("pane:queue")
+    await enqueue_due_links(context)  # the next tick: the same job id is not queued twice
+    assert await scheduler_redis.zcard("pane:queue") == queued
