@@ -160,3 +160,66 @@ def test_operator_commands_migrate_the_embedded_database_they_start(tmp_path):
     added = _pane("vendors", "add", "--slug", "first-vendor", "--name", "First", env=env)
     assert added.returncode == 0, added.stderr
     assert "added vendor" in added.stdout
+
+
+def test_pane_demo_links_every_simulated_vendor_syncs_and_prints_the_summary(tmp_path):
+    port, vendors_port = _free_port(), _free_port()
+    env = _clean_env(PANE_DATA_DIR=str(tmp_path), PANE_PORT=str(port), PANE_LOG_LEVEL="WARNING")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pane",
+            "demo",
+            "--leads",
+            "40",
+            "--live",
+            "300",
+            "--simulator-port",
+            str(vendors_port),
+        ],
+        env={**env, "COLUMNS": "120"},
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    lines: list[str] = []
+    try:
+        assert process.stdout is not None
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            line = process.stdout.readline().decode()
+            if not line:
+                break
+            lines.append(line)
+            if "pane is live" in line:
+                break
+        shown = "".join(lines)
+        assert "pane is live" in shown, shown
+        rows = {
+            cells[0]: cells[1:]
+            for cells in (
+                [cell.strip() for cell in line.strip("│┃ \n").split("│")] for line in lines
+            )
+            if len(cells) == 6
+        }
+        assert rows["Acme Networks"][:4] == ["40", "4", "6", "21"], shown
+        assert rows["Globex Security"][0] == "40", shown
+        assert rows["Initech Cloud"][0] == "40", shown
+        assert rows["Northwind Distribution"][2] == "6", shown
+        assert all(cells[4].startswith("succeeded") for cells in rows.values()), shown
+
+        login = httpx.post(
+            f"http://127.0.0.1:{port}/v1/auth/login",
+            json={"email": "demo@pane.example", "password": "pane-demo-password"},
+        )
+        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        compare = httpx.get(
+            f"http://127.0.0.1:{port}/v1/price-items/compare?sku=FW-200", headers=headers
+        ).json()["items"]
+        assert len(compare) == 2  # Acme's own price and Northwind's, best margin first
+        assert float(compare[0]["margin_pct"]) >= float(compare[1]["margin_pct"])
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=60)
+    assert process.returncode in (0, 130)

@@ -183,12 +183,13 @@ async def test_bad_connector_name_is_422(api, http, admin_db, shared_owner, conn
     assert linked == 0
 
 
-@pytest.mark.parametrize("connector", ["ab", "generic_rest", "x" + "y" * 62])
+@pytest.mark.parametrize("connector", ["ab", "hubspot_partners", "x" + "y" * 62])
 async def test_a_connector_that_is_not_installed_is_422(api, http, shared_owner, connector):
     response = await create_link(http, shared_owner, await api.new_vendor(), connector=connector)
     body = assert_problem(response, 422, "validation-error")
     assert error_fields(body) == ["body.connector"]
-    assert "csv_price_list" in body["detail"]
+    for installed in ("csv_price_list", "generic_rest", "salesforce"):
+        assert installed in body["detail"]
 
 
 async def test_config_and_credentials_must_fit_the_connector(api, http, admin_db, shared_owner):
