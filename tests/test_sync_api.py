@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from pane.demo.manifests import demo_link
 from pane.demo.simulator import Simulator
+from pane.demo.simulator.globex import GLOBEX_STATUS
 from pane.sync.engine import sync_link
 from pane.sync.worker import enqueue_due_links
 from tests.factories import assert_problem, price_file
@@ -147,6 +148,7 @@ async def test_incremental_syncs_bring_only_what_changed(api, loopback, sync_dep
         lead.last_name,
         lead.email,
     )
+    assert stored["vendor_status"] == GLOBEX_STATUS[lead.status]  # the vendor's own word
     seq_before = await admin_db.fetchval(
         "SELECT max(seq) FROM events WHERE workspace_id = $1", owner.workspace_id
     )

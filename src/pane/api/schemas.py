@@ -288,8 +288,12 @@ class LeadOut(BaseModel):
     company: str | None
     title: str | None
     country: str | None
-    status: LeadStatus
+    status: LeadStatus = Field(description="Where the lead is in the reseller's own pipeline.")
     status_reason: str | None
+    vendor_status: str | None = Field(
+        description="The vendor's own word for the lead's state (Open, Pending, Qualified…), "
+        "as its last sync said."
+    )
     score: int | None
     source: str | None
     campaign_ref: str | None

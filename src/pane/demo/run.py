@@ -209,6 +209,8 @@ async def run_demo(settings: Settings, options: DemoOptions) -> None:
     simulator = Simulator(
         leads_per_vendor=options.leads_per_vendor,
         live_interval=options.live_interval,
+        # Initech is the flaky one: now and then a 429 with Retry-After, which pane honours
+        initech_throttle_every=5,
     )
     vendors_task = await _serve(_server(simulator.app, options.simulator_port))
     api = _server(create_app(settings), settings.port)

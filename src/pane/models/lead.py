@@ -27,6 +27,7 @@ class Lead(Timestamps, Base):
     country: Mapped[str | None]
     status: Mapped[str] = mapped_column(default="new")
     status_reason: Mapped[str | None]
+    vendor_status: Mapped[str | None]
     score: Mapped[int | None]
     source: Mapped[str | None]
     campaign_ref: Mapped[str | None]

@@ -29,10 +29,6 @@ class ConnectorMissing(Exception):
     """The link names a connector that is not installed (any more)."""
 
 
-async def _discard(credentials: dict[str, Any]) -> None:
-    """Link creation checks credentials before there is a link to keep rotated ones in."""
-
-
 def open_credentials(keyring: KeyRing, sealed: str | None) -> dict[str, Any]:
     if sealed is None:
         return {}
@@ -50,7 +46,7 @@ async def connector_for(
     holder: uuid.UUID | str,
     settings: Settings,
     redis: Redis,
-    save_credentials: SaveCredentials = _discard,
+    save_credentials: SaveCredentials,
     attempts: int | None = None,
 ) -> AsyncIterator[Connector]:
     """The connector for a link (or a link about to be made), with its client; closed after."""
@@ -91,8 +87,16 @@ async def check_link(
     holder: uuid.UUID,
     settings: Settings,
     redis: Redis,
-) -> None:
-    """Prove the link works before it is saved: a 422 carrying the vendor's reason if not."""
+) -> dict[str, Any]:
+    """Prove the link works before it is saved: a 422 carrying the vendor's reason if not.
+    Returns the credentials to store: the vendor may have rotated a refresh token meanwhile,
+    and the one sent is then already spent."""
+    kept = dict(credentials)
+
+    async def keep(rotated: dict[str, Any]) -> None:
+        kept.clear()
+        kept.update(rotated)
+
     try:
         async with connector_for(
             connector=connector,
@@ -101,6 +105,7 @@ async def check_link(
             holder=holder,
             settings=settings,
             redis=redis,
+            save_credentials=keep,
             attempts=CHECK_ATTEMPTS,
         ) as instance:
             await instance.check()
@@ -111,3 +116,4 @@ async def check_link(
         raise Unprocessable(f"could not reach the vendor: {reason}") from exc
     except (ConnectorError, ValidationError) as exc:
         raise Unprocessable(f"the link does not work: {exc}") from exc
+    return kept

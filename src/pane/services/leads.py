@@ -55,6 +55,7 @@ LIST_COLUMNS = (
     "country",
     "status",
     "status_reason",
+    "vendor_status",
     "score",
     "source",
     "campaign_ref",

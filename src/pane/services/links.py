@@ -27,7 +27,8 @@ from pane.services.pagination import Page, page_by_id
 
 
 class LinkCheck(Protocol):
-    """Proves a link works against its vendor (``pane.services.connectors.check_link``)."""
+    """Proves a link works against its vendor (``pane.services.connectors.check_link``) and
+    gives back the credentials to store (a vendor may rotate a refresh token on first use)."""
 
     def __call__(
         self,
@@ -36,7 +37,7 @@ class LinkCheck(Protocol):
         config: dict[str, Any],
         credentials: dict[str, Any],
         holder: uuid.UUID,
-    ) -> Awaitable[None]: ...
+    ) -> Awaitable[dict[str, Any]]: ...
 
 
 class LinkStatus(StrEnum):
@@ -169,7 +170,11 @@ async def create_link(
     if existing is not None:
         raise Conflict(f"this workspace already links vendor {vendor_id} (link {existing})")
     link_id = new_id()
-    await check(connector=connector, config=config, credentials=credentials or {}, holder=link_id)
+    working = await check(
+        connector=connector, config=config, credentials=credentials or {}, holder=link_id
+    )
+    if credentials is not None:
+        credentials = working  # as the vendor left them: it may have rotated a refresh token
     link = VendorLink(
         workspace_id=actor.workspace_id,
         id=link_id,
@@ -246,9 +251,11 @@ async def update_link(
             validate_credentials(connector_class, credentials)
         elif link.credentials_encrypted is not None:
             checked = orjson.loads(keyring.decrypt(link.credentials_encrypted))
-        await check(
+        working = await check(
             connector=link.connector, config=new_config, credentials=checked or {}, holder=link.id
         )
+        if checked is not None and working != checked:
+            credentials = working  # rotated by the vendor during the check
         link.config = new_config
     if credentials is not None:
         link.credentials_encrypted = _seal(keyring, credentials)
