@@ -135,6 +135,7 @@ async def test_incremental_syncs_bring_only_what_changed(api, loopback, sync_dep
     [first] = await sync_link(sync_deps, workspace_id=owner.workspace_id, link_id=link_id)
     assert first.status == "succeeded", first.error
     first_run = await run_row(admin_db, first.run_id)
+    assert first_run["streams"] == ["assets", "campaigns", "leads"]  # what Globex's manifest reads
     assert first_run["created"] >= 120
     lead = simulator.data["globex"].leads[5]
     stored = await admin_db.fetchrow(

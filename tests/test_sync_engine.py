@@ -9,31 +9,15 @@ from typing import Any
 
 import asyncpg
 
+from pane.demo.manifests import demo_link
 from pane.demo.simulator import Simulator
 from pane.sync.engine import sync_link
 from tests.factories import Account, Api
 from tests.loopback import Loopback
 
-NORTHWIND_COLUMNS = {
-    "sku": "Artikelnummer",
-    "name": "Bezeichnung",
-    "currency": "Waehrung",
-    "list_price": "UVP",
-    "partner_cost": "Haendlerpreis",
-    "valid_from": "Gueltig ab",
-}
-
 
 def northwind_config(base: str) -> dict[str, Any]:
-    return {
-        "url": f"{base}/northwind/pricelist.csv",
-        "delimiter": ";",
-        "decimal_separator": ",",
-        "thousands_separator": ".",
-        "date_format": "%d.%m.%Y",
-        "token_query_parameter": "token",
-        "columns": NORTHWIND_COLUMNS,
-    }
+    return dict(demo_link("northwind", base)["config"])
 
 
 async def link_vendor(

@@ -90,9 +90,11 @@ class Connector(ABC):
     def read(self, stream: Stream, cursor: str | None) -> AsyncIterator[Page]:
         """Pages of ``stream`` after ``cursor`` (None: from the start), each with its cursor."""
 
-    def readable_streams(self) -> frozenset[Stream]:
-        """The streams this link reads: all the connector's, unless its config names fewer."""
-        return self.streams
+    @classmethod
+    def streams_for(cls, config: BaseModel) -> frozenset[Stream]:
+        """The streams a link with this config reads: all the connector's, unless the config
+        names fewer (a manifest without campaigns)."""
+        return cls.streams
 
     async def act(self, action: Action, payload: dict[str, Any]) -> dict[str, Any]:
         raise ActionNotSupported(f"{self.name} cannot {action.value}")

@@ -29,6 +29,19 @@ class ConnectorMissing(Exception):
     """The link names a connector that is not installed (any more)."""
 
 
+def link_streams(connector: str, config: dict[str, Any]) -> list[str]:
+    """The streams a link reads (none when its connector is gone or its config no longer
+    fits it: the sync then fails with the reason)."""
+    connector_class = connectors().get(connector)
+    if connector_class is None:
+        return []
+    try:
+        parsed = connector_class.config_model.model_validate(config)
+    except ValidationError:
+        return sorted(stream.value for stream in connector_class.streams)
+    return sorted(stream.value for stream in connector_class.streams_for(parsed))
+
+
 def open_credentials(keyring: KeyRing, sealed: str | None) -> dict[str, Any]:
     if sealed is None:
         return {}

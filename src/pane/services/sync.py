@@ -9,10 +9,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pane.connectors.records import Stream
-from pane.connectors.registry import connectors
 from pane.errors import Conflict, Unprocessable
 from pane.principal import WorkspacePrincipal
 from pane.services.audit import record_audit
+from pane.services.connectors import link_streams
 from pane.services.links import LinkStatus, get_link
 from pane.services.pagination import Page, decode_cursor, encode_cursor
 
@@ -48,8 +48,7 @@ async def request_sync(
         raise Conflict("this link is paused; resume it before syncing")
     if link.status == LinkStatus.NEEDS_REAUTH:
         raise Conflict("the vendor rejected this link's credentials; update them before syncing")
-    connector = connectors().get(link.connector)
-    readable = sorted(stream.value for stream in connector.streams) if connector else []
+    readable = link_streams(link.connector, link.config)
     wanted = sorted({stream.value for stream in streams}) if streams else readable
     unreadable = sorted(set(wanted) - set(readable))
     if unreadable:

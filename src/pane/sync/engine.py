@@ -136,7 +136,7 @@ class LinkSync:
             redis=self.deps.redis,
             save_credentials=self._save_credentials,
         ) as connector:
-            readable = connector.readable_streams()
+            readable = connector.streams_for(connector.config)
             for stream in claim.streams:
                 # a stream this link's config does not read (a manifest without campaigns)
                 if stream not in readable or claim.progress.get(stream.value, {}).get("done"):
@@ -285,12 +285,14 @@ async def _run_claimed(deps: SyncDeps, claim: Claim) -> RunResult:
         await _finish(deps, claim, _describe(exc))
         return RunResult(claim.run_id, "failed", _describe(exc))
     except LeaseLost:
-        log.warning("sync lease lost to another worker", link_id=str(claim.link_id))
+        log.warning("sync stopped: link taken over, paused or deleted", link_id=str(claim.link_id))
         return RunResult(claim.run_id, "lease_lost")
     except asyncio.CancelledError:
         if keeper.done() and not keeper.cancelled():  # the keeper found the lease taken
             main.uncancel()
-            log.warning("sync lease lost to another worker", link_id=str(claim.link_id))
+            log.warning(
+                "sync stopped: link taken over, paused or deleted", link_id=str(claim.link_id)
+            )
             return RunResult(claim.run_id, "lease_lost")
         # stopping: hand the link back now rather than when the lease runs out
         with contextlib.suppress(Exception):

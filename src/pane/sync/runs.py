@@ -14,7 +14,7 @@ import asyncpg
 import orjson
 
 from pane.connectors.records import Stream
-from pane.connectors.registry import connectors
+from pane.services.connectors import link_streams
 from pane.sync.upsert import Written
 
 MAX_STORED_FAILURES = 200
@@ -22,7 +22,8 @@ MAX_BACKOFF_SECONDS = 6 * 3600
 
 
 class LeaseLost(Exception):
-    """Another worker holds the link now; this one must stop without writing."""
+    """Another worker holds the link now, or it was paused or deleted: stop without writing.
+    A paused link's run stays pending and carries on when the link is resumed."""
 
 
 @asynccontextmanager
@@ -81,19 +82,13 @@ RETURNING id, trigger, streams, full_resync, progress
 """
 
 
-def default_streams(connector: str) -> list[str]:
-    found = connectors().get(connector)
-    return sorted(stream.value for stream in found.streams) if found else []
-
-
 async def create_run(
     connection: asyncpg.Connection,
     *,
     workspace_id: uuid.UUID,
     link_id: uuid.UUID,
-    connector: str,
+    streams: list[str],
     trigger: str,
-    streams: list[str] | None,
     full_resync: bool = False,
 ) -> asyncpg.Record:
     return await connection.fetchrow(
@@ -101,7 +96,7 @@ async def create_run(
         workspace_id,
         link_id,
         trigger,
-        streams or default_streams(connector),
+        streams,
         full_resync or trigger == "full_resync",
     )
 
@@ -127,9 +122,8 @@ async def claim(
             connection,
             workspace_id=workspace_id,
             link_id=link_id,
-            connector=link["connector"],
+            streams=streams or link_streams(link["connector"], _json(link["config"])),
             trigger=trigger,
-            streams=streams,
         )
     full_resync = bool(run["full_resync"] or link["full_resync_due"])
     owner = uuid.uuid4()
@@ -178,7 +172,8 @@ def _json(value: Any) -> Any:
 async def renew_lease(connection: asyncpg.Connection, claim: Claim, lease_seconds: int) -> None:
     held = await connection.fetchval(
         "UPDATE vendor_links SET sync_lease_until = now() + $4 * interval '1 second'"
-        " WHERE workspace_id = $1 AND id = $2 AND sync_lease_owner = $3 RETURNING true",
+        " WHERE workspace_id = $1 AND id = $2 AND sync_lease_owner = $3 AND status = 'active'"
+        " RETURNING true",
         claim.workspace_id,
         claim.link_id,
         claim.owner,

@@ -199,8 +199,10 @@ class GenericRest(Connector):
             )
         return None
 
-    def readable_streams(self) -> frozenset[Stream]:
-        return frozenset(self.config.manifest.streams)
+    @classmethod
+    def streams_for(cls, config: BaseModel) -> frozenset[Stream]:
+        assert isinstance(config, GenericRestConfig)
+        return frozenset(config.manifest.streams)
 
     @property
     def declared_streams(self) -> list[Stream]:
