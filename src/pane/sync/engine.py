@@ -202,7 +202,7 @@ class LinkSync:
                 vendor_name=claim.vendor_name,
                 link_id=claim.link_id,
                 run_id=claim.run_id,
-                remember_seen=claim.full_resync,
+                remember_seen=claim.sweep,
             )
             await runs.record_page(
                 connection,
@@ -223,7 +223,7 @@ class LinkSync:
             await runs.renew_lease(connection, claim, self.deps.settings.sync_lease_seconds)
             swept = 0
             seen = int(claim.progress.get(stream.value, {}).get("seen", 0))
-            if claim.full_resync and seen > 0:
+            if claim.sweep and seen > 0:
                 swept = await sweep_unseen(
                     connection,
                     target=TARGETS[stream],

@@ -53,6 +53,9 @@ class Claim:
     sealed_credentials: str | None
     streams: list[Stream]
     full_resync: bool
+    # a full resync of a link that has synced before ends with the sweep for tombstones; the
+    # first load of a link reads everything too, but has nothing of its own to sweep
+    sweep: bool
     progress: dict[str, dict[str, Any]] = field(default_factory=dict)
     cursors: dict[str, str | None] = field(default_factory=dict)
 
@@ -62,6 +65,7 @@ SELECT l.status, l.connector, l.config, l.credentials_encrypted, l.vendor_id, v.
        l.last_full_sync_at IS NULL
          OR l.last_full_sync_at + l.full_resync_interval_seconds * interval '1 second' <= now()
          AS full_resync_due,
+       l.last_synced_at IS NOT NULL AS synced_before,
        coalesce(l.sync_lease_until > now(), false) AS leased
 FROM vendor_links l JOIN vendors v ON v.id = l.vendor_id
 WHERE l.workspace_id = $1 AND l.id = $2
@@ -160,6 +164,7 @@ async def claim(
         sealed_credentials=link["credentials_encrypted"],
         streams=[Stream(name) for name in run["streams"] if name in Stream.__members__.values()],
         full_resync=full_resync,
+        sweep=full_resync and bool(link["synced_before"]),
         progress=_json(run["progress"]),
         cursors={row["stream"]: row["cursor"] for row in cursors},
     )
