@@ -327,8 +327,14 @@ def demo(
     """Run pane with simulated vendors: a demo workspace links them, syncs, and stays live."""
     from pane.demo.run import DemoOptions, run_demo
 
-    # The simulated vendors listen on loopback, which links may reach only when allowed.
-    settings = _settings().model_copy(update={"allow_private_vendor_urls": True})
+    # The simulated vendors listen on loopback, which links may reach only when allowed. The
+    # terminal is the demo's: its progress and summary, not a log line per vendor request,
+    # unless a log level is asked for.
+    updates: dict[str, object] = {"allow_private_vendor_urls": True}
+    if "PANE_LOG_LEVEL" not in os.environ:
+        updates["log_level"] = "WARNING"
+    settings = get_settings().model_copy(update=updates)
+    configure_logging(settings.log_level, json=settings.log_json)
     with provisioned(settings) as resolved:
         if not settings.embedded_database:
             _migrate(resolved)
