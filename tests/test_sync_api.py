@@ -5,19 +5,23 @@ from __future__ import annotations
 
 import uuid
 
+import httpx
 import pytest
 from arq.connections import ArqRedis
+from asgi_lifespan import LifespanManager
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
+from pane.app import create_app
 from pane.demo.manifests import demo_link
 from pane.demo.simulator import Simulator
 from pane.demo.simulator.globex import GLOBEX_STATUS
 from pane.sync.engine import sync_link
 from pane.sync.worker import enqueue_due_links
-from tests.factories import assert_problem, price_file
+from tests.conftest import make_settings
+from tests.factories import LINK_CONFIG, assert_problem, price_file
 from tests.test_sync_engine import link_vendor, run_row
 
 CSV_CONFIG = {"columns": {"sku": "sku", "currency": "currency", "list_price": "price"}}
@@ -260,3 +264,40 @@ async def test_the_scheduler_enqueues_due_links_once_each(
     queued = await scheduler_redis.zcard("pane:queue")
     await enqueue_due_links(context)  # the next tick: the same job id is not queued twice
     assert await scheduler_redis.zcard("pane:queue") == queued
+
+
+async def test_a_sync_asked_for_while_redis_is_down_still_happens(servers, api, admin_db):
+    owner = await api.signup()
+    link = await api.link(owner, await api.new_vendor())
+    app = create_app(make_settings(servers, redis_url="redis://127.0.0.1:1/0"))
+    async with (
+        LifespanManager(app) as manager,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=manager.app), base_url="http://pane.test"
+        ) as client,
+    ):
+        started = await client.post(f"/v1/links/{link['id']}/sync", headers=owner.headers)
+        # a new link cannot be checked without Redis (tokens, the vendor's rate limit): 503
+        vendor = await api.new_vendor()
+        refused = await client.post(
+            "/v1/links",
+            json={"vendor_id": str(vendor), "connector": "csv_price_list", "config": LINK_CONFIG},
+            headers=owner.headers,
+        )
+    assert_problem(refused, 503)
+    assert not await admin_db.fetchval(
+        "SELECT count(*) FROM vendor_links WHERE vendor_id = $1", vendor
+    )
+    # the run is committed before the job is enqueued; the enqueue failing loses nothing
+    assert started.status_code == 202, started.text
+    status = await admin_db.fetchval(
+        "SELECT status FROM sync_runs WHERE id = $1", uuid.UUID(started.json()["id"])
+    )
+    assert status == "queued"
+    # and the scheduler's next tick finds the link by its queued run, whatever its interval
+    await admin_db.execute(
+        "UPDATE vendor_links SET next_sync_at = now() + interval '1 hour' WHERE id = $1",
+        uuid.UUID(link["id"]),
+    )
+    due = await admin_db.fetch("SELECT link_id FROM pane_due_links(100000)")
+    assert uuid.UUID(link["id"]) in {row["link_id"] for row in due}
