@@ -133,9 +133,11 @@ TARGETS: dict[Stream, Target] = {
 }
 
 
-def staged_row(target: Target, record: Record, raw_json: str) -> tuple[Any, ...]:
-    """One row of the staging table: external id, columns, raw, tombstone."""
+def staged_row(target: Target, record: Record, new_id: Any, raw_json: str) -> tuple[Any, ...]:
+    """One row of the staging table: the id if the row is new, external id, columns, raw,
+    tombstone."""
     return (
+        new_id,
         record.external_id,
         *(column.value(record) for column in target.columns),
         raw_json,
