@@ -177,6 +177,11 @@ async def test_the_link_form_schema_is_served_to_signed_in_callers(http, api):
     assert csv_connector["config_schema"]["required"] == ["url", "columns"]
     assert csv_connector["streams"] == ["price_lists"]
     assert listed.json()["next_cursor"] is None
+    by_name = {item["name"]: item for item in listed.json()["items"]}
+    assert set(by_name) == {"csv_price_list", "generic_rest", "salesforce"}
+    assert "manifest" in by_name["generic_rest"]["config_schema"]["required"]
+    assert by_name["salesforce"]["actions"] == ["register_deal"]
+    assert "instance_url" in by_name["salesforce"]["config_schema"]["properties"]
 
 
 class _BrokenEntryPoint:
