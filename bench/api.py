@@ -23,14 +23,13 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
 import asyncpg
-from sqlalchemy.engine import make_url
 
-from pane.db.embedded import EmbeddedServers
+from bench.servers import bench_servers, database_url, free_port, server_user
 from pane.db.migrate import upgrade
 from pane.principal import ApiKeyPrincipal
 from pane.services.leads import LeadFilters, build_list_query
@@ -44,27 +43,15 @@ SIGNING_KEY = b"bench-signing-key-0123456789abcdef0123456789"
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _url(base: str, *, user: str, database: str) -> str:
-    return (
-        make_url(base)
-        .set(drivername="postgresql", username=user, password=None, database=database)
-        .render_as_string(hide_password=False)
-    )
-
-
 async def _ensure_database(admin_server: str) -> None:
     connection = await asyncpg.connect(
-        _url(admin_server, user=_user(admin_server), database="postgres")
+        database_url(admin_server, user=server_user(admin_server), database="postgres")
     )
     try:
         if not await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DATABASE):
             await connection.execute(f'CREATE DATABASE "{DATABASE}"')
     finally:
         await connection.close()
-
-
-def _user(url: str) -> str:
-    return make_url(url).username or "postgres"
 
 
 async def seed(owner_url: str) -> list[tuple[str, str]]:
@@ -169,12 +156,6 @@ async def explain(app_url: str, workspace_id: str) -> str:
     finally:
         await connection.close()
     return "\n".join(row[0] for row in plan)
-
-
-def _free_port() -> int:
-    with closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager
@@ -314,21 +295,10 @@ def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("bench/api.py needs wrk (apt-get install wrk)")
 
-    embedded = None
-    admin_server = os.environ.get("PANE_BENCH_DATABASE_URL")
-    redis_url = os.environ.get("PANE_BENCH_REDIS_URL")
-    if admin_server is None or redis_url is None:
-        embedded = EmbeddedServers(Path.home() / ".cache" / "pane-bench", database=DATABASE)
-        if admin_server is None:
-            embedded.start_postgres()
-            admin_server = embedded.admin_url
-        if redis_url is None:
-            embedded.start_redis()
-            redis_url = embedded.redis_url
-    try:
+    with bench_servers(DATABASE) as (admin_server, redis_url):
         asyncio.run(_ensure_database(admin_server))
-        owner_url = _url(admin_server, user=_user(admin_server), database=DATABASE)
-        app_url = _url(admin_server, user="pane_app", database=DATABASE)
+        owner_url = database_url(admin_server, user=server_user(admin_server), database=DATABASE)
+        app_url = database_url(admin_server, user="pane_app", database=DATABASE)
         owners = asyncio.run(seed(owner_url))
         tokens = AccessTokens(SIGNING_KEY, ttl_seconds=3600)
         pane_headers = [
@@ -357,14 +327,11 @@ def main() -> None:
                 ("bare", "bench.bare_app:app", bare_env, bare_headers),
                 ("pane", "pane.app:create_app", pane_env, pane_headers),
             ):
-                port = _free_port()
+                port = free_port()
                 with server(target, port, options.workers, env):
                     wrk(port, headers, 3, options.connections)  # warm-up
                     results[name].append(wrk(port, headers, options.duration, options.connections))
         report(results, plan, options)
-    finally:
-        if embedded is not None:
-            embedded.stop()
 
 
 if __name__ == "__main__":

@@ -47,16 +47,15 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import orjson
 from cryptography.fernet import Fernet
-from sqlalchemy.engine import make_url
 
-from pane.db.embedded import EmbeddedServers
+from bench.servers import bench_servers, database_url, free_port, server_user
 from pane.db.migrate import upgrade
 
 DATABASE = "pane_bench_sync"
@@ -82,24 +81,6 @@ LEAD_COLUMNS = [
 ]
 
 
-def _url(base: str, *, user: str, database: str) -> str:
-    return (
-        make_url(base)
-        .set(drivername="postgresql", username=user, password=None, database=database)
-        .render_as_string(hide_password=False)
-    )
-
-
-def _user(url: str) -> str:
-    return make_url(url).username or "postgres"
-
-
-def _free_port() -> int:
-    with closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 # --- the simulated vendor, in a process of its own ------------------------------------------
 
 
@@ -113,7 +94,7 @@ def simulator_app() -> Any:
 
 @contextmanager
 def simulator(leads: int) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     command = [
         sys.executable,
         "-m",
@@ -159,14 +140,14 @@ def simulator(leads: int) -> Iterator[str]:
 async def fresh_database(admin_server: str) -> str:
     """Drop and create the benchmark database, migrate it; return its owner URL."""
     connection = await asyncpg.connect(
-        _url(admin_server, user=_user(admin_server), database="postgres")
+        database_url(admin_server, user=server_user(admin_server), database="postgres")
     )
     try:
         await connection.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
         await connection.execute(f'CREATE DATABASE "{DATABASE}"')
     finally:
         await connection.close()
-    owner_url = _url(admin_server, user=_user(admin_server), database=DATABASE)
+    owner_url = database_url(admin_server, user=server_user(admin_server), database=DATABASE)
     await upgrade(owner_url)
     return owner_url
 
@@ -532,20 +513,9 @@ def main() -> None:
     if options.profile and not os.path.exists(_py_spy()):
         sys.exit("--profile needs py-spy (pip install py-spy)")
 
-    embedded = None
-    admin_server = os.environ.get("PANE_BENCH_DATABASE_URL")
-    redis_url = os.environ.get("PANE_BENCH_REDIS_URL")
-    if admin_server is None or redis_url is None:
-        embedded = EmbeddedServers(Path.home() / ".cache" / "pane-bench", database=DATABASE)
-        if admin_server is None:
-            embedded.start_postgres()
-            admin_server = embedded.admin_url
-        if redis_url is None:
-            embedded.start_redis()
-            redis_url = embedded.redis_url
-    try:
+    with bench_servers(DATABASE) as (admin_server, redis_url):
         owner_url = asyncio.run(fresh_database(admin_server))
-        app_url = _url(admin_server, user="pane_app", database=DATABASE)
+        app_url = database_url(admin_server, user="pane_app", database=DATABASE)
         version = asyncio.run(_server_version(owner_url))
         key = Fernet.generate_key().decode()
         leads = options.leads
@@ -576,9 +546,6 @@ def main() -> None:
                 flush=True,
             )
         report(leads, pane, pane_4n, copy_seconds, dlt_seconds, version)
-    finally:
-        if embedded is not None:
-            embedded.stop()
 
 
 if __name__ == "__main__":
