@@ -25,8 +25,8 @@ from starlette.routing import Route
 from pane.db.engine import create_pool
 from pane.demo.manifests import demo_link
 from pane.demo.simulator import Simulator
+from pane.services.sync import enqueue_sync
 from pane.sync.engine import SyncDeps, sync_link
-from pane.sync.worker import enqueue_sync
 from tests.conftest import CREDENTIAL_KEY, Servers
 from tests.loopback import Loopback
 from tests.test_sync_engine import link_vendor, run_row

@@ -1,11 +1,10 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from functools import partial
+from typing import Annotated
 
-import structlog
 from fastapi import APIRouter, status
-from redis.exceptions import RedisError
 from starlette.background import BackgroundTask
 from starlette.responses import Response
 
@@ -20,17 +19,14 @@ from pane.api.schemas import (
     json_response,
 )
 from pane.api.vendors import Cursor, Limit
-from pane.errors import NotFound
 from pane.principal import Permission, Principal, WorkspacePrincipal
 from pane.runtime import Runtime
 from pane.services import links, sync
 from pane.services.connectors import check_link
 from pane.services.links import LinkCheck, LinkStatus
 from pane.services.pagination import DEFAULT_LIMIT
-from pane.sync.worker import enqueue_sync
 
 router = APIRouter(prefix="/v1/links", tags=["links"])
-log = structlog.get_logger("pane.api")
 
 LinkReader = Annotated[Context[Principal], reads(Permission.LINKS_READ)]
 LinkWriter = Annotated[Context[WorkspacePrincipal], in_workspace(Permission.LINKS_WRITE)]
@@ -38,10 +34,7 @@ RunReader = Annotated[Context[WorkspacePrincipal], in_workspace(Permission.LINKS
 
 
 def _checker(runtime: Runtime) -> LinkCheck:
-    def check(**kwargs: Any) -> Any:
-        return check_link(settings=runtime.settings, redis=runtime.redis, **kwargs)
-
-    return check
+    return partial(check_link, settings=runtime.settings, redis=runtime.redis)
 
 
 @router.post("", response_model=LinkOut, status_code=status.HTTP_201_CREATED)
@@ -140,33 +133,16 @@ async def start_sync(
         streams=request.streams,
         full_resync=request.full_resync,
     )
-    # Enqueued once the response is on its way, so after the run has committed; if Redis is
-    # down then, the scheduler finds the queued run within a minute of it coming back.
-    enqueue = BackgroundTask(
-        _enqueue_quietly,
-        context.runtime,
+    response = json_response(run, status_code=status.HTTP_202_ACCEPTED)
+    # A background task runs once the response is on its way: after the run has committed.
+    response.background = BackgroundTask(
+        sync.enqueue_requested,
+        context.runtime.redis,
         workspace_id=context.principal.workspace_id,
         link_id=link_id,
         run_id=run["id"],
     )
-    response = json_response(run, status_code=status.HTTP_202_ACCEPTED)
-    response.background = enqueue
     return response
-
-
-async def _enqueue_quietly(
-    runtime: Runtime, *, workspace_id: uuid.UUID, link_id: uuid.UUID, run_id: uuid.UUID
-) -> None:
-    try:
-        await enqueue_sync(
-            runtime.redis,
-            workspace_id=workspace_id,
-            link_id=link_id,
-            trigger="manual",
-            run_id=run_id,
-        )
-    except (OSError, RedisError) as exc:
-        log.warning("sync queued but not enqueued", link_id=str(link_id), error=str(exc))
 
 
 @router.get("/{link_id}/runs", response_model=PageOf[SyncRunOut])
@@ -186,6 +162,4 @@ async def get_run(link_id: uuid.UUID, run_id: uuid.UUID, context: RunReader) -> 
     run = await sync.get_run(
         context.session, actor=context.principal, link_id=link_id, run_id=run_id
     )
-    if run is None:
-        raise NotFound(f"no run {run_id} of link {link_id}")
     return json_response(run)

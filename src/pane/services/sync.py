@@ -1,20 +1,32 @@
-"""Syncs asked for through the API, and the history of a link's runs."""
+"""Syncs asked for (through the API, or by the scheduler) and the history of a link's runs.
+
+A sync is a run row in PostgreSQL plus an arq job ``sync:{link_id}`` that carries it out.
+The job is only a wake-up call: a job that finds a job id taken still has its run carried out
+(the running job takes every pending run before it ends, and the scheduler enqueues any link
+with a pending run), so a failed or refused enqueue never loses a sync."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
+import structlog
+from arq.connections import ArqRedis
+from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pane.connectors.records import Stream
-from pane.errors import Conflict, Unprocessable
+from pane.errors import Conflict, NotFound, Unprocessable
 from pane.principal import WorkspacePrincipal
 from pane.services.audit import record_audit
 from pane.services.connectors import link_streams
 from pane.services.links import LinkStatus, get_link
 from pane.services.pagination import Page, decode_cursor, encode_cursor
+
+log = structlog.get_logger("pane.sync")
+
+SYNC_QUEUE = "pane:queue"
 
 RUN_COLUMNS = (
     "id, link_id, trigger, streams, full_resync, status, queued_at, started_at, finished_at,"
@@ -42,7 +54,7 @@ async def request_sync(
     full_resync: bool,
 ) -> dict[str, Any]:
     """A queued run for the link (the same one again while an identical request still waits).
-    The caller enqueues the job once this transaction has committed."""
+    The caller enqueues the job (``enqueue_requested``) once this transaction has committed."""
     link = await get_link(session, principal=actor, link_id=link_id, for_update=True)
     if link.status == LinkStatus.PAUSED:
         raise Conflict("this link is paused; resume it before syncing")
@@ -118,7 +130,7 @@ async def list_runs(
 
 async def get_run(
     session: AsyncSession, *, actor: WorkspacePrincipal, link_id: uuid.UUID, run_id: uuid.UUID
-) -> dict[str, Any] | None:
+) -> dict[str, Any]:
     await get_link(session, principal=actor, link_id=link_id)
     row = (
         (
@@ -133,4 +145,45 @@ async def get_run(
         .mappings()
         .first()
     )
-    return dict(row) if row else None
+    if row is None:
+        raise NotFound(f"no run {run_id} of link {link_id}")
+    return dict(row)
+
+
+def sync_job_id(link_id: uuid.UUID | str) -> str:
+    return f"sync:{link_id}"
+
+
+async def enqueue_sync(
+    redis: ArqRedis,
+    *,
+    workspace_id: uuid.UUID,
+    link_id: uuid.UUID,
+    trigger: str,
+    run_id: uuid.UUID | None = None,
+) -> bool:
+    """Wake a worker for the link; False when its job is already queued or running (that job
+    then also carries out this request: it takes every pending run before it ends)."""
+    job = await redis.enqueue_job(
+        "sync_link",
+        str(link_id),
+        workspace_id=str(workspace_id),
+        trigger=trigger,
+        run_id=str(run_id) if run_id else None,
+        _job_id=sync_job_id(link_id),
+        _queue_name=SYNC_QUEUE,
+    )
+    return job is not None
+
+
+async def enqueue_requested(
+    redis: ArqRedis, *, workspace_id: uuid.UUID, link_id: uuid.UUID, run_id: uuid.UUID
+) -> None:
+    """After the run has committed. With Redis down the run stays queued, and the scheduler
+    finds it within a minute of Redis coming back."""
+    try:
+        await enqueue_sync(
+            redis, workspace_id=workspace_id, link_id=link_id, trigger="manual", run_id=run_id
+        )
+    except (OSError, RedisError) as exc:
+        log.warning("sync queued but not enqueued", link_id=str(link_id), error=str(exc))

@@ -14,6 +14,7 @@ import asyncpg
 import orjson
 
 from pane.connectors.records import Stream
+from pane.db.tenant import enter_workspace
 from pane.services.connectors import link_streams
 from pane.sync.upsert import Written
 
@@ -32,9 +33,7 @@ async def in_workspace(
 ) -> AsyncIterator[asyncpg.Connection]:
     """One transaction on a pooled connection, scoped to the workspace (as a worker job)."""
     async with pool.acquire() as connection, connection.transaction():
-        await connection.execute(
-            "SELECT set_config('pane.workspace_id', $1, true)", str(workspace_id)
-        )
+        await enter_workspace(connection, workspace_id=workspace_id)
         yield connection
 
 

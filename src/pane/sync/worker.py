@@ -15,7 +15,7 @@ from typing import Any
 
 import structlog
 from arq import cron, func
-from arq.connections import ArqRedis, RedisSettings
+from arq.connections import RedisSettings
 from arq.worker import Worker
 
 from pane.config import Settings
@@ -24,40 +24,14 @@ from pane.db.engine import create_engine, create_pool, create_sessionmaker
 from pane.db.safety import assert_runtime_role_is_safe
 from pane.secrets import load_key_ring
 from pane.services.auth import purge_expired_refresh_tokens
+from pane.services.sync import SYNC_QUEUE, enqueue_sync
 from pane.sync import runs
 from pane.sync.engine import SyncDeps
 from pane.sync.engine import sync_link as run_sync
 
 log = structlog.get_logger("pane.worker")
 
-QUEUE = "pane:queue"
 DUE_LINKS_PER_TICK = 500
-
-
-def sync_job_id(link_id: uuid.UUID | str) -> str:
-    return f"sync:{link_id}"
-
-
-async def enqueue_sync(
-    redis: ArqRedis,
-    *,
-    workspace_id: uuid.UUID,
-    link_id: uuid.UUID,
-    trigger: str,
-    run_id: uuid.UUID | None = None,
-) -> bool:
-    """Ask for a sync of the link; False when its job is already queued or running (that job
-    then also carries out this request: it takes every pending run before it ends)."""
-    job = await redis.enqueue_job(
-        "sync_link",
-        str(link_id),
-        workspace_id=str(workspace_id),
-        trigger=trigger,
-        run_id=str(run_id) if run_id else None,
-        _job_id=sync_job_id(link_id),
-        _queue_name=QUEUE,
-    )
-    return job is not None
 
 
 async def sync_link(
@@ -148,7 +122,7 @@ def build_worker(settings: Settings, *, handle_signals: bool = True) -> Worker:
         on_startup=startup,
         on_shutdown=shutdown,
         handle_signals=handle_signals,
-        queue_name=QUEUE,
+        queue_name=SYNC_QUEUE,
         health_check_key="pane:worker:health",
         keep_result=0,
         # arq expires a dead worker's in-progress keys after the longest job timeout + 10 s
