@@ -122,20 +122,37 @@ class Api:
         return str(response.json()["key"])
 
     async def link(
-        self, owner: Account, vendor_id: uuid.UUID, credentials: dict[str, Any] | None = None
+        self,
+        owner: Account,
+        vendor_id: uuid.UUID,
+        credentials: dict[str, Any] | None = None,
+        *,
+        connector: str = LINK_CONNECTOR,
+        config: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        """A link through the API (the connector's check included); the price file by default."""
         response = await self.http.post(
             "/v1/links",
             json={
                 "vendor_id": str(vendor_id),
-                "connector": LINK_CONNECTOR,
-                "config": LINK_CONFIG,
-                "credentials": credentials or {"token": "s3cret-vendor-key"},
+                "connector": connector,
+                "config": LINK_CONFIG if config is None else config,
+                "credentials": {"token": "s3cret-vendor-key"}
+                if credentials is None
+                else credentials,
             },
             headers=owner.headers,
         )
         assert response.status_code == 201, response.text
         return dict(response.json())
+
+    async def link_new_vendor(
+        self, owner: Account, connector: str, config: dict[str, Any], credentials: dict[str, Any]
+    ) -> tuple[uuid.UUID, uuid.UUID]:
+        """A vendor of the test's own, linked through ``connector``: (link id, vendor id)."""
+        vendor = await self.new_vendor()
+        link = await self.link(owner, vendor, credentials, connector=connector, config=config)
+        return uuid.UUID(link["id"]), vendor
 
     async def _admin(self) -> asyncpg.Connection:
         return await asyncpg.connect(self.admin_url)
@@ -308,3 +325,15 @@ async def seed_vendor_content(
         )
     finally:
         await connection.close()
+
+
+async def run_row(db: asyncpg.Connection, run_id: uuid.UUID) -> asyncpg.Record:
+    return await db.fetchrow("SELECT * FROM sync_runs WHERE id = $1", run_id)
+
+
+def other_redis_db(url: str, db: int) -> str:
+    """The same Redis server, another database: a test's worker or scheduler sees only that
+    test's jobs."""
+    if url.startswith("unix://"):
+        return f"{url.split('?')[0]}?db={db}"
+    return f"{url.rsplit('/', 1)[0]}/{db}"

@@ -12,24 +12,10 @@ from pane.connectors.base import CheckFailed, CredentialsRejected
 from pane.connectors.csv_price_list import CsvPriceList
 from pane.connectors.records import Stream
 from pane.connectors.registry import connectors
+from pane.demo.manifests import demo_link
 from pane.demo.simulator import Simulator
 
-NORTHWIND = {
-    "url": "http://vendors.test/northwind/pricelist.csv",
-    "delimiter": ";",
-    "decimal_separator": ",",
-    "thousands_separator": ".",
-    "date_format": "%d.%m.%Y",
-    "token_query_parameter": "token",
-    "columns": {
-        "sku": "Artikelnummer",
-        "name": "Bezeichnung",
-        "currency": "Waehrung",
-        "list_price": "UVP",
-        "partner_cost": "Haendlerpreis",
-        "valid_from": "Gueltig ab",
-    },
-}
+NORTHWIND = demo_link("northwind", "http://vendors.test")["config"]
 
 
 def _connector(client: httpx.AsyncClient, config: dict, token: str | None) -> CsvPriceList:

@@ -21,8 +21,7 @@ from pane.demo.simulator.globex import GLOBEX_STATUS
 from pane.sync.engine import sync_link
 from pane.sync.worker import enqueue_due_links
 from tests.conftest import make_settings
-from tests.factories import LINK_CONFIG, assert_problem, price_file
-from tests.test_sync_engine import link_vendor, run_row
+from tests.factories import LINK_CONFIG, assert_problem, other_redis_db, price_file, run_row
 
 CSV_CONFIG = {"columns": {"sku": "sku", "currency": "currency", "list_price": "price"}}
 
@@ -133,8 +132,8 @@ async def test_incremental_syncs_bring_only_what_changed(api, loopback, sync_dep
     base = loopback.mount(simulator.app)
     owner = await api.signup()
     link = demo_link("globex", base)
-    link_id, _ = await link_vendor(
-        api, owner, link["connector"], link["config"], link["credentials"]
+    link_id, _ = await api.link_new_vendor(
+        owner, link["connector"], link["config"], link["credentials"]
     )
     [first] = await sync_link(sync_deps, workspace_id=owner.workspace_id, link_id=link_id)
     assert first.status == "succeeded", first.error
@@ -194,8 +193,8 @@ async def test_a_full_resync_turns_what_the_vendor_dropped_into_tombstones(
     price_file_app = EditablePriceFile(["A-1,EUR,10", "B-2,EUR,20", "C-3,EUR,30"])
     base = loopback.mount(price_file_app.app)
     owner = await api.signup()
-    link_id, _ = await link_vendor(
-        api, owner, "csv_price_list", {**CSV_CONFIG, "url": f"{base}/prices.csv"}, {}
+    link_id, _ = await api.link_new_vendor(
+        owner, "csv_price_list", {**CSV_CONFIG, "url": f"{base}/prices.csv"}, {}
     )
     await sync_link(sync_deps, workspace_id=owner.workspace_id, link_id=link_id)
     price_file_app.rows = ["A-1,EUR,10", "B-2,EUR,25"]  # C-3 silently gone, B-2 repriced
@@ -234,11 +233,7 @@ async def test_a_full_resync_turns_what_the_vendor_dropped_into_tombstones(
 
 @pytest.fixture
 async def scheduler_redis(servers):
-    url = servers.redis_url
-    other = (
-        url.split("?")[0] + "?db=6" if url.startswith("unix://") else url.rsplit("/", 1)[0] + "/6"
-    )
-    redis = ArqRedis.from_url(other)
+    redis = ArqRedis.from_url(other_redis_db(servers.redis_url, 6))
     await redis.flushdb()
     try:
         yield redis

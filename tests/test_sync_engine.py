@@ -4,42 +4,17 @@ are recorded where a reseller can see them."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
-
-import asyncpg
 
 from pane.demo.manifests import demo_link
 from pane.demo.simulator import Simulator
 from pane.sync.engine import sync_link
-from tests.factories import Account, Api
+from tests.factories import run_row
 from tests.loopback import Loopback
 
 
 def northwind_config(base: str) -> dict[str, Any]:
     return dict(demo_link("northwind", base)["config"])
-
-
-async def link_vendor(
-    api: Api, owner: Account, connector: str, config: dict[str, Any], credentials: dict[str, Any]
-) -> tuple[uuid.UUID, uuid.UUID]:
-    vendor = await api.new_vendor()
-    response = await api.http.post(
-        "/v1/links",
-        json={
-            "vendor_id": str(vendor),
-            "connector": connector,
-            "config": config,
-            "credentials": credentials,
-        },
-        headers=owner.headers,
-    )
-    assert response.status_code == 201, response.text
-    return uuid.UUID(response.json()["id"]), vendor
-
-
-async def run_row(db: asyncpg.Connection, run_id: uuid.UUID) -> asyncpg.Record:
-    return await db.fetchrow("SELECT * FROM sync_runs WHERE id = $1", run_id)
 
 
 async def test_a_price_list_syncs_with_margins_and_events(
@@ -48,8 +23,8 @@ async def test_a_price_list_syncs_with_margins_and_events(
     simulator = Simulator(leads_per_vendor=1)
     base = loopback.mount(simulator.app)
     owner = await api.signup()
-    link_id, _ = await link_vendor(
-        api, owner, "csv_price_list", northwind_config(base), {"token": "northwind-demo-token"}
+    link_id, _ = await api.link_new_vendor(
+        owner, "csv_price_list", northwind_config(base), {"token": "northwind-demo-token"}
     )
     [result] = await sync_link(sync_deps, workspace_id=owner.workspace_id, link_id=link_id)
     assert result.status == "succeeded", result.error

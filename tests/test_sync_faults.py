@@ -28,8 +28,8 @@ from pane.demo.simulator import Simulator
 from pane.services.sync import enqueue_sync
 from pane.sync.engine import SyncDeps, sync_link
 from tests.conftest import CREDENTIAL_KEY, Servers
+from tests.factories import other_redis_db, run_row
 from tests.loopback import Loopback
-from tests.test_sync_engine import link_vendor, run_row
 
 
 def initech_leads(base: str, page_size: int = 50) -> dict[str, Any]:
@@ -42,8 +42,8 @@ def initech_leads(base: str, page_size: int = 50) -> dict[str, Any]:
 
 async def link_initech(api, owner, base: str, page_size: int = 50) -> uuid.UUID:
     link = initech_leads(base, page_size)
-    link_id, _ = await link_vendor(
-        api, owner, link["connector"], link["config"], link["credentials"]
+    link_id, _ = await api.link_new_vendor(
+        owner, link["connector"], link["config"], link["credentials"]
     )
     return link_id
 
@@ -51,13 +51,6 @@ async def link_initech(api, owner, base: str, page_size: int = 50) -> uuid.UUID:
 async def lead_ids(db: asyncpg.Connection, workspace_id: uuid.UUID) -> list[str]:
     rows = await db.fetch("SELECT external_id FROM leads WHERE workspace_id = $1", workspace_id)
     return [row["external_id"] for row in rows]
-
-
-def _other_redis_db(url: str) -> str:
-    """The same Redis server, another database: this test's worker sees only this test's jobs."""
-    if url.startswith("unix://"):
-        return url.split("?")[0] + "?db=5"
-    return url.rsplit("/", 1)[0] + "/5"
 
 
 def _worker(servers: Servers, redis_url: str) -> subprocess.Popen[bytes]:
@@ -101,7 +94,7 @@ async def test_a_worker_killed_mid_sync_is_resumed_with_nothing_lost_or_doubled(
     base = loopback.mount(simulator.app)
     owner = await api.signup()
     link_id = await link_initech(api, owner, base)
-    redis_url = _other_redis_db(servers.redis_url)
+    redis_url = other_redis_db(servers.redis_url, 5)
     redis = ArqRedis.from_url(redis_url)
     first = _worker(servers, redis_url)
     second = None
@@ -296,7 +289,7 @@ async def test_malformed_records_are_recorded_and_the_rest_load(
         "url": f"{base}/prices.csv",
         "columns": {"sku": "sku", "currency": "currency", "list_price": "price"},
     }
-    link_id, _ = await link_vendor(api, owner, "csv_price_list", config, {})
+    link_id, _ = await api.link_new_vendor(owner, "csv_price_list", config, {})
     [result] = await sync_link(sync_deps, workspace_id=owner.workspace_id, link_id=link_id)
     assert result.status == "succeeded"
     skus = await admin_db.fetch(

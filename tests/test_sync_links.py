@@ -19,7 +19,6 @@ from pane.secrets import load_key_ring
 from pane.sync.engine import sync_link
 from tests.conftest import make_settings
 from tests.factories import assert_problem, price_file
-from tests.test_sync_engine import link_vendor
 
 
 class RotatingVendor:
@@ -79,7 +78,9 @@ async def test_a_rotated_refresh_token_is_stored_sealed_and_used_next_time(
     base = loopback.mount(vendor.app)
     owner = await api.signup()
     credentials = {"client_id": "pane", "client_secret": "s3cret", "refresh_token": "rt-1"}
-    link_id, _ = await link_vendor(api, owner, "generic_rest", rotating_manifest(base), credentials)
+    link_id, _ = await api.link_new_vendor(
+        owner, "generic_rest", rotating_manifest(base), credentials
+    )
     # the link check spent rt-1; the vendor's answer (rt-2) is what the link must hold now
 
     async def stored() -> dict[str, Any]:
