@@ -30,8 +30,8 @@ class ConnectorMissing(Exception):
 
 
 def link_streams(connector: str, config: dict[str, Any]) -> list[str]:
-    """The streams a link reads (none when its connector is gone or its config no longer
-    fits it: the sync then fails with the reason)."""
+    """The streams a link reads: none when its connector is gone, all the connector's when the
+    config no longer fits it (the sync then fails, saying why)."""
     connector_class = connectors().get(connector)
     if connector_class is None:
         return []

@@ -282,8 +282,9 @@ async def _run_claimed(deps: SyncDeps, claim: Claim) -> RunResult:
         return RunResult(claim.run_id, "needs_reauth", reason)
     except (ConnectorMissing, CredentialDecryptError, ValueError) as exc:
         # the link's config or credentials no longer fit its connector, or cannot be opened
-        await _finish(deps, claim, _describe(exc))
-        return RunResult(claim.run_id, "failed", _describe(exc))
+        reason = _describe(exc)
+        await _finish(deps, claim, reason)
+        return RunResult(claim.run_id, "failed", reason)
     except LeaseLost:
         log.warning("sync stopped: link taken over, paused or deleted", link_id=str(claim.link_id))
         return RunResult(claim.run_id, "lease_lost")
@@ -342,7 +343,7 @@ async def sync_link(
         result = await _run_claimed(deps, claim)
         log.info("sync ended", link_id=str(link_id), run_id=str(claim.run_id), status=result.status)
         results.append(result)
-        if result.status != "succeeded" and result.status != "failed":
+        if result.status not in ("succeeded", "failed"):
             break
         async with runs.in_workspace(deps.pool, workspace_id) as connection:
             if not await runs.has_pending(connection, workspace_id, link_id):

@@ -230,17 +230,9 @@ class GenericRest(Connector):
             self._first_request(spec, min(spec.page_size, CHECK_PAGE_SIZE), None)
         )
         try:
-            response = await self._send(request)
-        except httpx.HTTPError as exc:
-            raise CheckFailed(f"could not reach {_where(request.url)}: {exc}") from exc
-        _refuse_credentials(response)
-        if response.status_code >= 400:
-            raise CheckFailed(
-                f"{stream.value}: {_where(request.url)} answered {_status(response)}: "
-                f"{_vendor_message(response)}"
-            )
-        try:
-            _records(_body(response), spec, strict=True)
+            _records(_body(await self._fetch(request)), spec, strict=True)
+        except CredentialsRejected:
+            raise
         except ConnectorError as exc:
             raise CheckFailed(f"{stream.value}: {exc}") from exc
 

@@ -3,6 +3,7 @@ European dates (``DD/MM/YYYY HH:MM``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -18,15 +19,21 @@ GLOBEX_STATUS = ["Unassigned", "Pending", "Accepted", "Rejected"]
 GLOBEX_ASSET_TYPE = {"datasheet": "Data sheet", "presentation": "Slide deck", "video": "Video"}
 
 
-def _page_number(request: Request) -> int:
-    return max(1, int(request.query_params.get("page", "1")))
-
-
-def _numbered(items: list[T], start: int, page: int, size: int) -> tuple[list[T], int]:
-    """Page ``page`` of ``items[start:]`` (without copying the rest), and how many pages."""
+def _page_of(
+    request: Request, items: list[T], render: Callable[[T], dict[str, Any]], start: int = 0
+) -> Response:
+    """Page ``page`` (``per_page`` long) of ``items[start:]``, without copying the rest."""
+    try:
+        page = max(1, int(request.query_params.get("page", "1")))
+    except ValueError:
+        return problem(400, "page must be a number")
+    size = page_size(request, "per_page", 50)
     total_pages = max(1, -(-(len(items) - start) // size))
     first = start + (page - 1) * size
-    return items[first : first + size], total_pages
+    chunk = items[first : first + size]
+    return json_response(
+        {"results": [render(item) for item in chunk], "page": page, "total_pages": total_pages}
+    )
 
 
 class GlobexSecurity:
@@ -72,15 +79,10 @@ class GlobexSecurity:
                 if modified_after
                 else None
             )
-            page = _page_number(request)
         except ValueError:
-            return problem(400, "modified_after must be DD/MM/YYYY HH:MM; page a number")
+            return problem(400, "modified_after must be DD/MM/YYYY HH:MM")
         start = self.data.first_changed_at_or_after(since)
-        size = page_size(request, "per_page", 50)
-        chunk, total_pages = _numbered(self.data.by_change(), start, page, size)
-        return json_response(
-            {"results": [self._lead(x) for x in chunk], "page": page, "total_pages": total_pages}
-        )
+        return _page_of(request, self.data.by_change(), self._lead, start)
 
     def _state(self, campaign: Campaign) -> str:
         if campaign.starts > self.data.clock:
@@ -103,19 +105,7 @@ class GlobexSecurity:
     async def campaigns(self, request: Request) -> Response:
         if refused := self._refused(request):
             return refused
-        try:
-            page = _page_number(request)
-        except ValueError:
-            return problem(400, "page must be a number")
-        size = page_size(request, "per_page", 50)
-        chunk, total_pages = _numbered(self.data.campaigns, 0, page, size)
-        return json_response(
-            {
-                "results": [self._campaign(x) for x in chunk],
-                "page": page,
-                "total_pages": total_pages,
-            }
-        )
+        return _page_of(request, self.data.campaigns, self._campaign)
 
     def _asset(self, asset: Asset) -> dict[str, Any]:
         return {
@@ -131,15 +121,7 @@ class GlobexSecurity:
     async def assets(self, request: Request) -> Response:
         if refused := self._refused(request):
             return refused
-        try:
-            page = _page_number(request)
-        except ValueError:
-            return problem(400, "page must be a number")
-        size = page_size(request, "per_page", 50)
-        chunk, total_pages = _numbered(self.data.assets, 0, page, size)
-        return json_response(
-            {"results": [self._asset(x) for x in chunk], "page": page, "total_pages": total_pages}
-        )
+        return _page_of(request, self.data.assets, self._asset)
 
     def routes(self) -> list[Route]:
         return [
