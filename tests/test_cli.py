@@ -223,3 +223,20 @@ def test_pane_demo_links_every_simulated_vendor_syncs_and_prints_the_summary(tmp
         process.send_signal(signal.SIGINT)
         process.communicate(timeout=60)
     assert process.returncode in (0, 130)
+
+
+def test_a_taken_port_is_one_line_before_anything_starts(tmp_path):
+    with closing(socket.socket()) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = _clean_env(PANE_DATA_DIR=str(tmp_path), PANE_PORT=str(port))
+        plain = _pane(env=env)
+        demo = _pane("demo", env=env)
+        vendors = _pane("demo", "--simulator-port", str(port), env={**env, "PANE_PORT": "0"})
+    for result, hint in ((plain, "PANE_PORT"), (demo, "PANE_PORT"), (vendors, "--simulator-port")):
+        assert result.returncode == 1
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr  # no traceback
+        assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+        assert hint in result.stderr
+    assert not (tmp_path / "postgres").exists()  # refused before the embedded servers started

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import sys
 import tempfile
 import time
@@ -94,6 +95,17 @@ def refusals() -> Iterator[None]:
         raise typer.Exit(1) from exc
 
 
+def _refuse_taken_port(host: str, port: int, hint: str) -> None:
+    """One line now, rather than tracebacks after the embedded servers have started."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            typer.echo(f"error: cannot listen on {host}:{port} ({exc.strerror}); {hint}", err=True)
+            raise typer.Exit(1) from exc
+
+
 def _migrate(settings: Settings) -> None:
     from pane.db.migrate import upgrade
 
@@ -114,6 +126,7 @@ def everything(ctx: typer.Context) -> None:
     if ctx.invoked_subcommand is not None:
         return
     settings = _settings()
+    _refuse_taken_port(settings.host, settings.port, "set PANE_PORT to use another port")
     started = time.perf_counter()
     with provisioned(settings) as resolved:
         if not settings.embedded_database:  # the embedded one was migrated when it started
@@ -325,7 +338,7 @@ def demo(
     simulator_port: Annotated[int, typer.Option(help="Port of the simulated vendors.")] = 8900,
 ) -> None:
     """Run pane with simulated vendors: a demo workspace links them, syncs, and stays live."""
-    from pane.demo.run import DemoOptions, run_demo
+    from pane.demo.run import DemoFailed, DemoOptions, run_demo
 
     # The simulated vendors listen on loopback, which links may reach only when allowed. The
     # terminal is the demo's: its progress and summary, not a log line per vendor request,
@@ -335,13 +348,19 @@ def demo(
         updates["log_level"] = "WARNING"
     settings = get_settings().model_copy(update=updates)
     configure_logging(settings.log_level, json=settings.log_json)
+    _refuse_taken_port(settings.host, settings.port, "set PANE_PORT to use another port")
+    _refuse_taken_port("127.0.0.1", simulator_port, "pass --simulator-port to use another port")
     with provisioned(settings) as resolved:
         if not settings.embedded_database:
             _migrate(resolved)
         options = DemoOptions(
             simulator_port=simulator_port, leads_per_vendor=leads, live_interval=live
         )
-        asyncio.run(run_demo(resolved, options))
+        try:
+            asyncio.run(run_demo(resolved, options))
+        except DemoFailed as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from exc
 
 
 @app.command()

@@ -32,6 +32,21 @@ DEMO_SYNC_INTERVAL_SECONDS = 60
 FIRST_SYNC_TIMEOUT_SECONDS = 120
 
 
+class DemoFailed(Exception):
+    """The demo could not set itself up; the message says what pane answered."""
+
+
+def _expect(response: httpx.Response, status: int, what: str) -> dict[str, Any]:
+    if response.status_code != status:
+        try:
+            detail = response.json().get("detail", response.text)
+        except ValueError:
+            detail = response.text
+        raise DemoFailed(f"{what} failed ({response.status_code}): {detail}")
+    body: dict[str, Any] = response.json()
+    return body
+
+
 @dataclass(frozen=True)
 class DemoOptions:
     simulator_port: int = 8900
@@ -44,7 +59,7 @@ async def _serve(server: uvicorn.Server) -> asyncio.Task[None]:
     while not server.started:  # uvicorn exposes readiness only as a flag
         if task.done():
             await task  # raises why it could not start
-            raise RuntimeError("a server stopped while starting")
+            raise DemoFailed("a server stopped while starting")
         await asyncio.sleep(0.05)
     return task
 
@@ -72,8 +87,7 @@ async def _account(client: httpx.AsyncClient) -> dict[str, str]:
                 "workspace_name": DEMO_WORKSPACE,
             },
         )
-        signup.raise_for_status()
-        tokens = signup.json()["tokens"]
+        tokens = _expect(signup, 201, "signing the demo user up")["tokens"]
     return {"Authorization": f"Bearer {tokens['access_token']}"}
 
 
@@ -85,11 +99,10 @@ async def _catalog_vendor(
             settings, slug=vendor.slug, name=vendor.name, kind=vendor.kind, website=None
         )
     found = await client.get("/v1/vendors", params={"q": vendor.name}, headers=headers)
-    found.raise_for_status()
-    for item in found.json()["items"]:
+    for item in _expect(found, 200, "looking the simulated vendors up")["items"]:
         if item["slug"] == vendor.slug:
             return str(item["id"])
-    raise RuntimeError(f"the simulated vendor {vendor.slug} is not in the catalog")
+    raise DemoFailed(f"the simulated vendor {vendor.slug} is not in the catalog")
 
 
 async def _links(
@@ -101,8 +114,8 @@ async def _links(
 ) -> dict[str, str]:
     """Link every simulated vendor (once); their link ids by vendor name."""
     existing = await client.get("/v1/links", params={"limit": 200}, headers=headers)
-    existing.raise_for_status()
-    by_vendor = {item["vendor_id"]: item["id"] for item in existing.json()["items"]}
+    listed = _expect(existing, 200, "listing the demo's links")["items"]
+    by_vendor = {item["vendor_id"]: item["id"] for item in listed}
     links = demo_links(simulator_url)
     linked: dict[str, str] = {}
     for vendor in simulator.vendors:
@@ -119,9 +132,7 @@ async def _links(
             },
             headers=headers,
         )
-        if response.status_code != 201:
-            raise RuntimeError(f"linking {vendor.name} failed: {response.text}")
-        linked[vendor.name] = response.json()["id"]
+        linked[vendor.name] = _expect(response, 201, f"linking {vendor.name}")["id"]
     return linked
 
 
@@ -131,8 +142,7 @@ async def _first_sync(
     runs: dict[str, str] = {}
     for name, link_id in links.items():
         started = await client.post(f"/v1/links/{link_id}/sync", headers=headers)
-        started.raise_for_status()
-        runs[name] = started.json()["id"]
+        runs[name] = _expect(started, 202, f"syncing {name}")["id"]
     finished: dict[str, dict[str, Any]] = {}
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[state]}"))
     with Progress(*columns, TimeElapsedColumn(), console=console) as progress:
