@@ -21,7 +21,14 @@ from pane.demo.simulator.globex import GLOBEX_STATUS
 from pane.sync.engine import sync_link
 from pane.sync.worker import enqueue_due_links
 from tests.conftest import make_settings
-from tests.factories import LINK_CONFIG, assert_problem, other_redis_db, price_file, run_row
+from tests.factories import (
+    LINK_CONFIG,
+    assert_problem,
+    error_fields,
+    other_redis_db,
+    price_file,
+    run_row,
+)
 
 CSV_CONFIG = {"columns": {"sku": "sku", "currency": "currency", "list_price": "price"}}
 
@@ -74,7 +81,7 @@ async def test_a_sync_asked_for_is_queued_enqueued_and_followed(
     await redis.delete(f"arq:job:sync:{link['id']}")
 
 
-async def test_syncs_refused_for_paused_links_and_streams_the_connector_lacks(api, http):
+async def test_syncs_refused_for_paused_links_and_streams_the_connector_lacks(api, http, admin_db):
     owner = await api.signup()
     link = await api.link(owner, await api.new_vendor())
     wrong = await http.post(
@@ -82,6 +89,20 @@ async def test_syncs_refused_for_paused_links_and_streams_the_connector_lacks(ap
     )
     body = assert_problem(wrong, 422)
     assert "does not read leads" in body["detail"]
+    for bad, field in (
+        ({"streams": ["contracts"]}, "body.streams.0"),
+        ({"streams": []}, "body.streams"),
+        ({"full_resync": "sometimes"}, "body.full_resync"),
+        ({"priority": "high"}, "body.priority"),
+    ):
+        refused = await http.post(f"/v1/links/{link['id']}/sync", json=bad, headers=owner.headers)
+        assert error_fields(assert_problem(refused, 422)) == [field]
+    assert (
+        await admin_db.fetchval(
+            "SELECT count(*) FROM sync_runs WHERE link_id = $1", uuid.UUID(link["id"])
+        )
+        == 0
+    )
     await http.post(f"/v1/links/{link['id']}/pause", headers=owner.headers)
     paused = await http.post(f"/v1/links/{link['id']}/sync", headers=owner.headers)
     assert "paused" in assert_problem(paused, 409)["detail"]

@@ -244,7 +244,9 @@ class LinkOut(BaseModel):
 
 class SyncRequest(Strict):
     streams: list[Stream] | None = Field(
-        default=None, description="Streams to read; all the connector reads when omitted."
+        default=None,
+        min_length=1,
+        description="Streams to read; all the link reads when omitted.",
     )
     full_resync: bool = Field(
         default=False,
