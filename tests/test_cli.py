@@ -181,7 +181,7 @@ def test_pane_demo_links_every_simulated_vendor_syncs_and_prints_the_summary(tmp
         env={**env, "COLUMNS": "120"},
         cwd=ROOT,
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     lines: list[str] = []
     try:
@@ -221,8 +221,9 @@ def test_pane_demo_links_every_simulated_vendor_syncs_and_prints_the_summary(tmp
         assert float(compare[0]["margin_pct"]) >= float(compare[1]["margin_pct"])
     finally:
         process.send_signal(signal.SIGINT)
-        process.communicate(timeout=60)
+        errors = process.communicate(timeout=60)[1].decode()
     assert process.returncode in (0, 130)
+    assert "Traceback" not in errors, errors  # Ctrl-C stops everything cleanly
 
 
 def test_a_taken_port_is_one_line_before_anything_starts(tmp_path):

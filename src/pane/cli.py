@@ -352,7 +352,8 @@ def demo(
     _refuse_taken_port("127.0.0.1", simulator_port, "pass --simulator-port to use another port")
     with provisioned(settings) as resolved:
         if not settings.embedded_database:
-            _migrate(resolved)
+            with refusals():
+                _migrate(resolved)
         options = DemoOptions(
             simulator_port=simulator_port, leads_per_vendor=leads, live_interval=live
         )

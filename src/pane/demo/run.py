@@ -5,20 +5,18 @@ a summary, then the pane kept live until Ctrl-C while the vendors produce new le
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
 import httpx
 import uvicorn
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy.exc import DBAPIError
 
 from pane.config import Settings
-from pane.db.engine import plain_url
 from pane.demo.manifests import demo_links
 from pane.demo.simulator import Simulator
 from pane.errors import Conflict
@@ -94,10 +92,17 @@ async def _account(client: httpx.AsyncClient) -> dict[str, str]:
 async def _catalog_vendor(
     settings: Settings, client: httpx.AsyncClient, headers: dict[str, str], vendor: Any
 ) -> str:
-    with contextlib.suppress(Conflict):
+    try:
         await add_catalog_vendor(
             settings, slug=vendor.slug, name=vendor.name, kind=vendor.kind, website=None
         )
+    except Conflict:
+        pass  # added by an earlier demo
+    except DBAPIError as exc:
+        raise DemoFailed(
+            "adding the simulated vendors to the catalog needs the schema owner"
+            f" (PANE_MIGRATION_DATABASE_URL): {str(exc.orig).splitlines()[0]}"
+        ) from exc
     found = await client.get("/v1/vendors", params={"q": vendor.name}, headers=headers)
     for item in _expect(found, 200, "looking the simulated vendors up")["items"]:
         if item["slug"] == vendor.slug:
@@ -163,50 +168,50 @@ async def _first_sync(
     return finished
 
 
-async def _summary(settings: Settings, console: Console, runs: dict[str, dict[str, Any]]) -> None:
-    url = settings.migration_database_url or settings.database_url
-    assert url
-    connection = await asyncpg.connect(plain_url(url))
-    try:
-        workspace = await connection.fetchval(
-            "SELECT m.workspace_id FROM memberships m JOIN users u ON u.id = m.user_id"
-            " WHERE u.email = $1 ORDER BY m.workspace_id LIMIT 1",
-            DEMO_EMAIL,
+async def _count(
+    client: httpx.AsyncClient, headers: dict[str, str], path: str, vendor_id: str
+) -> int:
+    total, cursor = 0, None
+    while True:
+        params: dict[str, str | int] = {"vendor_id": vendor_id, "limit": 200}
+        if cursor:
+            params["cursor"] = cursor
+        page = _expect(
+            await client.get(path, params=params, headers=headers), 200, f"reading {path}"
         )
-        rows = await connection.fetch(
-            """
-            SELECT v.name,
-              (SELECT count(*) FROM leads x WHERE x.workspace_id = $1 AND x.vendor_id = v.id
-                 AND x.deleted_at IS NULL) AS leads,
-              (SELECT count(*) FROM campaigns x WHERE x.workspace_id = $1 AND x.vendor_id = v.id
-                 AND x.deleted_at IS NULL) AS campaigns,
-              (SELECT count(*) FROM price_items x WHERE x.workspace_id = $1
-                 AND x.vendor_id = v.id AND x.deleted_at IS NULL) AS price_items,
-              (SELECT count(*) FROM assets x WHERE x.workspace_id = $1 AND x.vendor_id = v.id
-                 AND x.deleted_at IS NULL) AS assets
-            FROM vendor_links l JOIN vendors v ON v.id = l.vendor_id
-            WHERE l.workspace_id = $1 ORDER BY v.name
-            """,
-            workspace,
+        total += len(page["items"])
+        cursor = page["next_cursor"]
+        if not cursor:
+            return total
+
+
+async def _summary(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    links: dict[str, str],
+    runs: dict[str, dict[str, Any]],
+    console: Console,
+) -> None:
+    """What arrived, read through the API like any client of pane."""
+    rows = []
+    for name, link_id in sorted(links.items()):
+        link = _expect(
+            await client.get(f"/v1/links/{link_id}", headers=headers), 200, f"reading {name}"
         )
-    finally:
-        await connection.close()
+        counts = [
+            await _count(client, headers, path, link["vendor_id"])
+            for path in ("/v1/leads", "/v1/campaigns", "/v1/price-items", "/v1/assets")
+        ]
+        rows.append((name, counts))
     table = Table(title="Your demo workspace")
     for column in ("vendor", "leads", "campaigns", "price items", "assets", "first sync"):
         table.add_column(column, justify="left" if column in ("vendor", "first sync") else "right")
-    for row in rows:
-        run = runs.get(row["name"], {})
+    for name, counts in rows:
+        run = runs.get(name, {})
         outcome = run.get("status", "not finished")
         if run.get("error"):
             outcome += f" ({run['error'][:60]})"
-        table.add_row(
-            row["name"],
-            str(row["leads"]),
-            str(row["campaigns"]),
-            str(row["price_items"]),
-            str(row["assets"]),
-            outcome,
-        )
+        table.add_row(name, *(str(count) for count in counts), outcome)
     console.print(table)
 
 
@@ -222,7 +227,8 @@ async def run_demo(settings: Settings, options: DemoOptions) -> None:
         # Initech is the flaky one: now and then a 429 with Retry-After, which pane honours
         initech_throttle_every=5,
     )
-    vendors_task = await _serve(_server(simulator.app, options.simulator_port))
+    vendors = _server(simulator.app, options.simulator_port)
+    vendors_task = await _serve(vendors)
     api = _server(create_app(settings), settings.port)
     api_task = await _serve(api)
     worker = build_worker(settings, handle_signals=False)
@@ -235,7 +241,7 @@ async def run_demo(settings: Settings, options: DemoOptions) -> None:
             links = await _links(settings, client, headers, simulator, simulator_url)
             console.print(f"Linked {len(links)} simulated vendors; first sync:")
             runs = await _first_sync(client, headers, links, console)
-        await _summary(settings, console, runs)
+            await _summary(client, headers, links, runs, console)
         console.print(
             f"\npane is live at [bold]{base_url}[/] (API docs: {base_url}/docs)\n"
             f"  log in: {DEMO_EMAIL} / {DEMO_PASSWORD}\n"
@@ -247,9 +253,8 @@ async def run_demo(settings: Settings, options: DemoOptions) -> None:
         )
         await asyncio.wait([api_task, vendors_task, worker_task], return_when="FIRST_COMPLETED")
     finally:
-        api.should_exit = True
+        # servers asked to stop, not cancelled: each runs its shutdown (and its lifespan's)
+        api.should_exit = vendors.should_exit = True
         worker_task.cancel()
         await worker.close()
-        vendors_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await asyncio.gather(api_task, vendors_task, return_exceptions=True)
+        await asyncio.gather(api_task, vendors_task, return_exceptions=True)
