@@ -12,15 +12,17 @@ import time
 import uuid
 import warnings
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 from asgi_lifespan import LifespanManager
 from joserfc import jwt
 from joserfc.jwk import OctKey
 
 from pane.app import create_app
+from pane.services import security
 from pane.services.security import token_digest
 from tests.conftest import Servers, make_settings
 from tests.factories import PASSWORD, Account, assert_problem, bearer, unique_email
@@ -251,6 +253,31 @@ async def test_wrong_password_and_unknown_email_fail_identically(http, api, admi
         "SELECT count(*) FROM refresh_tokens WHERE user_id = $1", user.user_id
     )
     assert count == 1
+
+
+async def test_unknown_email_costs_the_same_password_work_as_a_wrong_password(
+    http, api, monkeypatch
+):
+    """Response time must not tell which emails have accounts: both refusals verify one argon2
+    hash with the same parameters (counted, not timed)."""
+    verified: list[str] = []
+    real_verify = security._hasher.verify
+
+    class CountingHasher(PasswordHasher):
+        def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
+            verified.append(str(hash).rsplit("$", 2)[0])  # algorithm, version and cost
+            return real_verify(hash, password)
+
+    monkeypatch.setattr(security, "_hasher", CountingHasher())
+    user = await api.signup()
+    for email in (user.email, unique_email("nobody")):
+        response = await http.post(
+            "/v1/auth/login", json={"email": email, "password": "not the password"}
+        )
+        assert_problem(response, 401, "unauthorized")
+    assert len(verified) == 2
+    assert verified[0] == verified[1]
+    assert verified[0].startswith("$argon2id$")
 
 
 # --- login throttling ------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from pane.app import create_app
+from pane.services.pagination import encode_cursor
 from tests.conftest import make_settings
 from tests.factories import PROBLEM, assert_problem, error_fields
 
@@ -197,6 +198,36 @@ async def test_bad_query_parameters_on_other_lists(http, lead_setup):
     assert error_fields(assert_problem(response, 422)) == ["query.kind"]
     response = await http.get("/v1/links", params={"limit": 0}, headers=owner.headers)
     assert error_fields(assert_problem(response, 422)) == ["query.limit"]
+
+
+EDGES_OF_THE_CALENDAR = [
+    "9999-12-31T23:59:59-14:00",
+    "0001-01-01T00:00:00+14:00",
+    "2027-01-01T00:00:00",
+]
+
+
+@pytest.mark.parametrize("instant", EDGES_OF_THE_CALENDAR)
+async def test_instants_outside_utc_are_422_in_queries_and_bodies(http, lead_setup, instant):
+    """Valid ISO 8601 that PostgreSQL cannot hold (the year 10000 or 0 in UTC), or without an
+    offset, is named as the bad field, never a 500."""
+    owner = lead_setup[0]
+    response = await http.get("/v1/leads", params={"updated_since": instant}, headers=owner.headers)
+    assert error_fields(assert_problem(response, 422)) == ["query.updated_since"]
+    response = await http.post(
+        "/v1/api-keys",
+        json={"name": "crm", "scopes": ["leads:read"], "expires_at": instant},
+        headers=owner.headers,
+    )
+    assert error_fields(assert_problem(response, 422)) == ["body.expires_at"]
+
+
+@pytest.mark.parametrize("instant", EDGES_OF_THE_CALENDAR)
+async def test_instants_outside_utc_inside_a_cursor_are_400(http, lead_setup, instant):
+    owner = lead_setup[0]
+    forged = encode_cursor("members", [instant, str(owner.user_id)])
+    response = await http.get("/v1/members", params={"cursor": forged}, headers=owner.headers)
+    assert_problem(response, 400, "bad-cursor")
 
 
 @pytest.mark.parametrize("q", ["\x00", "a\x00b"])

@@ -568,7 +568,9 @@ async def test_if_match_guards_against_lost_updates(api, http, admin_db):
     assert star.status_code == 200, star.text
 
 
-@pytest.mark.parametrize("if_match", ["abc", "3", '"abc"', '"3', '"-1"', ""])
+@pytest.mark.parametrize(
+    "if_match", ["abc", "3", '"abc"', '"3', '"-1"', "", '"2147483648"', '"' + "9" * 5000 + '"']
+)
 async def test_malformed_if_match_is_400(api, http, shared, if_match):
     owner, vendor, _ = shared
     ids = await api.seed_leads(owner.workspace_id, vendor, 1)

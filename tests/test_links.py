@@ -299,6 +299,37 @@ async def test_patch_config_keeps_credentials(api, http, admin_db):
     assert row["credentials_encrypted"] == sealed
 
 
+async def test_moving_a_link_to_another_address_needs_its_credentials_again(
+    api, http, settings, admin_db
+):
+    """A key with links:write cannot point stored secrets at a host of its choice."""
+    owner = await api.signup()
+    link = await api.link(owner, await api.new_vendor(), credentials={"token": "keep-me"})
+    before = await stored(admin_db, owner.workspace_id, link["id"])
+    elsewhere = price_file("prices.csv").replace("127.0.0.1", "localhost")
+
+    refused = await http.patch(
+        f"/v1/links/{link['id']}",
+        json={"config": {**LINK_CONFIG, "url": elsewhere}},
+        headers=owner.headers,
+    )
+    body = assert_problem(refused, 422, "validation-error")
+    assert error_fields(body) == ["body.credentials"]
+    assert "localhost" in body["detail"]
+    assert await stored(admin_db, owner.workspace_id, link["id"]) == before
+
+    moved = await http.patch(
+        f"/v1/links/{link['id']}",
+        json={"config": {**LINK_CONFIG, "url": elsewhere}, "credentials": {"token": "re-entered"}},
+        headers=owner.headers,
+    )
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["config"]["url"] == elsewhere
+    after = await stored(admin_db, owner.workspace_id, link["id"])
+    sealed = load_key_ring(settings).decrypt(after["credentials_encrypted"])
+    assert orjson.loads(sealed) == {"token": "re-entered"}
+
+
 async def test_patch_credentials_reseals_them(api, http, settings, admin_db):
     owner = await api.signup()
     link = await api.link(owner, await api.new_vendor(), credentials={"token": "old-secret"})

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
@@ -13,6 +12,7 @@ from pane.api.deps import Context, RowsContext, in_workspace, reads, reads_rows
 from pane.api.schemas import LeadDetail, LeadOut, LeadPatch, PageOf, json_response
 from pane.api.vendors import NO_NUL
 from pane.errors import BadRequest
+from pane.instants import Instant
 from pane.models import Lead
 from pane.principal import Permission, Principal, WorkspacePrincipal
 from pane.services import leads
@@ -25,7 +25,9 @@ LeadReader = Annotated[Context[Principal], reads(Permission.LEADS_READ)]
 LeadRows = Annotated[RowsContext[Principal], reads_rows(Permission.LEADS_READ)]
 LeadWriter = Annotated[Context[WorkspacePrincipal], in_workspace(Permission.LEADS_WRITE)]
 
-_ETAG = re.compile(r'^\s*(?:W/)?"(\d+)"\s*$')
+# Versions are PostgreSQL integers: at most ten digits, so a huge number never reaches int().
+_ETAG = re.compile(r'^\s*(?:W/)?"(\d{1,10})"\s*$')
+_MAX_VERSION = 2**31 - 1
 
 
 def _etag(lead: Lead) -> str:
@@ -36,7 +38,7 @@ def _expected_version(if_match: str | None) -> int | None:
     if if_match is None or if_match.strip() == "*":
         return None
     match = _ETAG.match(if_match)
-    if match is None:
+    if match is None or int(match.group(1)) > _MAX_VERSION:
         raise BadRequest('If-Match must be an ETag from this API, like "3"')
     return int(match.group(1))
 
@@ -46,8 +48,8 @@ class LeadQuery(BaseModel):
 
     vendor_id: uuid.UUID | None = None
     status: LeadStatus | None = None
-    updated_since: datetime | None = Field(
-        default=None, description="Only leads changed at or after this instant."
+    updated_since: Instant | None = Field(
+        default=None, description="Only leads changed at or after this instant (with its offset)."
     )
     q: str | None = Field(
         default=None,

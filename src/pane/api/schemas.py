@@ -9,7 +9,6 @@ from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     EmailStr,
@@ -20,6 +19,7 @@ from pydantic import (
 from starlette.responses import Response
 
 from pane.connectors.records import Stream
+from pane.instants import Instant
 from pane.principal import Permission, Role
 from pane.services.leads import LeadStatus
 
@@ -164,7 +164,7 @@ class AcceptInvitation(Strict):
 class ApiKeyIn(Strict):
     name: Name
     scopes: list[Permission] = Field(min_length=1)
-    expires_at: AwareDatetime | None = Field(
+    expires_at: Instant | None = Field(
         default=None, description="With a timezone, e.g. 2027-01-01T00:00:00Z."
     )
 

@@ -170,8 +170,10 @@ async def log_in(
     refresh_ttl: int,
 ) -> TokenPair:
     user = await find_user_by_email(session, email)
-    password_hash = user.password_hash if user is not None else None
-    if user is None or not verify_password(password_hash, password):
+    # Verified before anything else is decided, so an unknown email costs the same argon2 work
+    # as a wrong password and response times do not tell which emails have accounts.
+    matches = verify_password(user.password_hash if user is not None else None, password)
+    if user is None or not matches:
         raise Unauthorized("email or password is incorrect")
     if user.disabled_at is not None:
         raise Unauthorized("this account is disabled")

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Awaitable
 from enum import StrEnum
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import orjson
 from pydantic import ValidationError
@@ -108,6 +109,23 @@ def validate_credentials(connector: type[Connector], credentials: dict[str, Any]
             f"credentials do not fit the {connector.name} connector",
             errors=_field_errors(exc, "body.credentials"),
         ) from exc
+
+
+def addresses(config: Any) -> set[str]:
+    """The origins (scheme://host:port) of every absolute URL anywhere in a link's config:
+    where its connector will send the stored credentials."""
+    if isinstance(config, dict):
+        return set().union(*(addresses(value) for value in config.values()))
+    if isinstance(config, list):
+        return set().union(*(addresses(value) for value in config))
+    if isinstance(config, str) and config.startswith(("http://", "https://")):
+        parts = urlsplit(config)
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:  # not a port number: the whole string stands for the address
+            return {config}
+        return {f"{parts.scheme}://{parts.hostname}:{port}"}
+    return set()
 
 
 def _seal(keyring: KeyRing, credentials: dict[str, Any] | None) -> str | None:
@@ -246,6 +264,14 @@ async def update_link(
     connector_class = _connector(link.connector)
     if config is not None or credentials is not None:
         new_config = link.config if config is None else validated_config(connector_class, config)
+        moved = sorted(addresses(new_config) - addresses(link.config))
+        if moved and credentials is None and link.credentials_encrypted is not None:
+            raise Unprocessable(
+                f"this change sends the link's requests to {', '.join(moved)}; send the"
+                " credentials again with it (stored secrets only ever go where they were"
+                " entered for)",
+                errors=[{"field": "body.credentials", "message": "required with a new address"}],
+            )
         checked = credentials
         if credentials is not None:
             validate_credentials(connector_class, credentials)

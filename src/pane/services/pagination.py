@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from pane.errors import BadCursor
+from pane.instants import utc_instant
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
@@ -84,10 +85,7 @@ def _convert(kind_type: type, value: Any) -> Any:
     if kind_type is uuid.UUID:
         return uuid.UUID(str(value))
     if kind_type is datetime and isinstance(value, str):
-        parsed = datetime.fromisoformat(value)
-        if parsed.tzinfo is None:
-            raise ValueError("cursor timestamp without a timezone")
-        return parsed
+        return utc_instant(datetime.fromisoformat(value))
     if kind_type is str and isinstance(value, str) and "\x00" not in value:
         return value
     raise ValueError("unexpected cursor value")
