@@ -226,7 +226,7 @@ async def _child_sync(job: dict[str, Any]) -> dict[str, Any]:
     from arq.connections import ArqRedis
 
     from pane.config import Settings
-    from pane.db.engine import create_pool
+    from pane.db.database import Database
     from pane.logs import configure_logging
     from pane.secrets import load_key_ring
     from pane.sync.engine import SyncDeps, sync_link
@@ -241,9 +241,11 @@ async def _child_sync(job: dict[str, Any]) -> dict[str, Any]:
         log_level="WARNING",
     )
     configure_logging(settings.log_level, json=True)
-    pool = await create_pool(job["app_url"], size=4)
+    database = Database(job["app_url"], pool_size=4)
     redis = ArqRedis.from_url(job["redis_url"])
-    deps = SyncDeps(pool=pool, redis=redis, settings=settings, keyring=load_key_ring(settings))
+    deps = SyncDeps(
+        database=database, redis=redis, settings=settings, keyring=load_key_ring(settings)
+    )
     rss_before = _peak_rss_mb()
     try:
         started = time.perf_counter()
@@ -256,7 +258,7 @@ async def _child_sync(job: dict[str, Any]) -> dict[str, Any]:
         )
         seconds = time.perf_counter() - started
     finally:
-        await pool.close()
+        await database.dispose()
         await redis.aclose()
     return {
         "seconds": seconds,

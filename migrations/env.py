@@ -11,7 +11,7 @@ import os
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from pane.db.engine import create_engine
+from pane.db.database import migration_engine
 from pane.models import Base
 
 target_metadata = Base.metadata
@@ -29,7 +29,7 @@ async def _run_from_environment() -> None:
     url = os.environ.get("PANE_MIGRATION_DATABASE_URL") or os.environ.get("PANE_DATABASE_URL")
     if not url:
         raise RuntimeError("set PANE_MIGRATION_DATABASE_URL, or run `pane migrate`")
-    engine = create_engine(url, pool_size=1)
+    engine = migration_engine(url)
     async with engine.connect() as connection:
         await connection.run_sync(_run)
         await connection.commit()

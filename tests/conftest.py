@@ -26,8 +26,8 @@ from sqlalchemy.engine import make_url
 
 from pane.app import create_app
 from pane.config import Settings
+from pane.db.database import Database
 from pane.db.embedded import EmbeddedServers
-from pane.db.engine import create_pool
 from pane.db.migrate import upgrade
 from pane.secrets import load_key_ring
 from pane.sync.engine import SyncDeps
@@ -167,12 +167,14 @@ async def sync_deps(settings: Settings) -> AsyncIterator[SyncDeps]:
     """What a worker hands the sync engine: an asyncpg pool as pane_app, Redis, keys."""
     assert settings.database_url
     assert settings.redis_url
-    pool = await create_pool(settings.database_url, size=4)
+    database = Database(settings.database_url, pool_size=4)
     redis = ArqRedis.from_url(settings.redis_url)
     try:
-        yield SyncDeps(pool=pool, redis=redis, settings=settings, keyring=load_key_ring(settings))
+        yield SyncDeps(
+            database=database, redis=redis, settings=settings, keyring=load_key_ring(settings)
+        )
     finally:
-        await pool.close()
+        await database.dispose()
         await redis.aclose()
 
 
@@ -204,3 +206,14 @@ async def redis(servers: Servers) -> AsyncIterator[Redis]:
         yield client
     finally:
         await client.aclose()
+
+
+@pytest.fixture
+async def one_connection(servers: Servers) -> AsyncIterator[Database]:
+    """pane's own pool as pane_app, of exactly one connection: what one transaction leaves
+    behind is what the next one gets."""
+    database = Database(servers.app_url, pool_size=1)
+    try:
+        yield database
+    finally:
+        await database.dispose()

@@ -250,8 +250,9 @@ def error_fields(body: dict[str, Any]) -> list[str]:
 async def seed_vendor_content(
     admin_url: str, workspace_id: uuid.UUID, vendor_id: uuid.UUID, link_id: uuid.UUID, marker: str
 ) -> None:
-    """A campaign, a price list with one item, an asset, a deal, a cursor, a sync run and a
-    row of a full resync in progress, as a sync of ``link_id`` would leave them."""
+    """A campaign, a price list with one item, an asset, a deal, a cursor, a sync run, a
+    row of a full resync in progress and a job waiting in the outbox, as a sync of ``link_id``
+    would leave them."""
     connection = await asyncpg.connect(admin_url)
     try:
         price_list = new_id()
@@ -313,6 +314,15 @@ async def seed_vendor_content(
             workspace_id,
             run_id,
             f"L-{marker}",
+        )
+        # A job asked for in a commit; dated ahead so that no worker a test runs relays it.
+        await connection.execute(
+            "INSERT INTO outbox (workspace_id, id, job, job_id, kwargs, created_at)"
+            " VALUES ($1, $2, 'sync_link', $3, $4, now() + interval '1 year')",
+            workspace_id,
+            new_id(),
+            f"sync:{link_id}",
+            '{"marker": "' + marker + '"}',
         )
         await connection.execute(
             "INSERT INTO deals (workspace_id, id, vendor_id, external_id, customer)"

@@ -15,6 +15,7 @@ from tests.factories import Account, Api, assert_problem, bearer, unique_email
 
 GRANTABLE = [
     "audit:read",
+    "changes:read",
     "content:read",
     "leads:read",
     "leads:write",

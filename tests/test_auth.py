@@ -29,6 +29,7 @@ from tests.factories import PASSWORD, Account, assert_problem, bearer, unique_em
 
 ALL_PERMISSIONS = [
     "audit:read",
+    "changes:read",
     "content:read",
     "keys:manage",
     "leads:read",
@@ -209,6 +210,7 @@ async def test_login_issues_tokens_for_first_workspace(http, api):
     assert me["workspace"]["id"] == str(other.workspace_id)
     assert me["workspace"]["role"] == "member"
     assert me["permissions"] == [
+        "changes:read",
         "content:read",
         "leads:read",
         "leads:write",
@@ -500,7 +502,13 @@ async def test_refresh_can_switch_to_a_joined_workspace(http, api):
     me = (await http.get("/v1/me", headers=bearer(tokens["access_token"]))).json()
     assert me["workspace"]["id"] == str(host.workspace_id)
     assert me["workspace"]["role"] == "viewer"
-    assert me["permissions"] == ["content:read", "leads:read", "links:read", "members:read"]
+    assert me["permissions"] == [
+        "changes:read",
+        "content:read",
+        "leads:read",
+        "links:read",
+        "members:read",
+    ]
 
     # Without workspace_id the next refresh stays where the last token was.
     stay = await refresh(http, tokens["refresh_token"])

@@ -130,7 +130,7 @@ async def test_vendor_key_is_printed_once_and_authenticates(servers, tmp_path, h
     me = await http.get("/v1/me", headers={"Authorization": f"Bearer {key}"})
     assert me.status_code == 200, me.text
     assert me.json()["kind"] == "vendor"
-    assert me.json()["permissions"] == ["content:read", "leads:read", "links:read"]
+    assert me.json()["permissions"] == ["changes:read", "content:read", "leads:read", "links:read"]
 
 
 def test_operator_refusals_are_one_line_not_a_traceback(servers, tmp_path):

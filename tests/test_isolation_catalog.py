@@ -20,7 +20,7 @@ from asgi_lifespan import LifespanManager
 from sqlalchemy.engine import make_url
 
 from pane.app import create_app
-from pane.db.engine import create_engine
+from pane.db.database import Database
 from pane.db.safety import UnsafeDatabaseRole, assert_runtime_role_is_safe
 from tests.conftest import Servers, make_settings
 from tests.isolation_world import rls_problems, tenant_tables
@@ -156,11 +156,11 @@ async def test_runtime_role_is_unprivileged_and_owns_nothing(
 
 
 async def _check_role(url: str) -> None:
-    engine = create_engine(url, pool_size=1)
+    database = Database(url, pool_size=1)
     try:
-        await assert_runtime_role_is_safe(engine)
+        await assert_runtime_role_is_safe(database)
     finally:
-        await engine.dispose()
+        await database.dispose()
 
 
 async def test_pane_refuses_to_start_as_a_superuser(servers: Servers) -> None:

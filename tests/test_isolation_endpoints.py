@@ -17,6 +17,7 @@ import asyncpg
 import httpx
 import pytest
 
+import tests.isolation_changes_cases
 import tests.isolation_content_cases  # noqa: F401 - registers the content endpoint cases
 from tests.factories import PASSWORD, Api, bearer, unique_email
 from tests.isolation_world import (

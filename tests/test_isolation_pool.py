@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,13 +17,20 @@ import pytest
 from asgi_lifespan import LifespanManager
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from pane.app import create_app
-from pane.db.engine import asyncpg_url, create_sessionmaker
-from pane.db.tenant import enter_user, enter_vendor, enter_workspace, enter_workspace_as_user
-from pane.db.unit import transaction
-from pane.errors import NotFound, Unauthorized
+from pane.db.database import (
+    Database,
+    NotAMember,
+    Scope,
+    Transaction,
+    member_scope,
+    user_scope,
+    vendor_scope,
+    workspace_scope,
+)
+from pane.errors import NotFound, Unauthenticated
+from pane.principal import Role
 from tests.conftest import Servers, make_settings
 from tests.factories import Account, Api, bearer
 
@@ -126,19 +133,7 @@ async def test_any_principal_after_any_other_on_one_connection(
 
 
 # --------------------------------------------------------------------------------------------
-# A SQLAlchemy pool of exactly one connection
-
-
-@pytest.fixture
-async def one_connection(servers: Servers) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_async_engine(asyncpg_url(servers.app_url), pool_size=1, max_overflow=0)
-    try:
-        yield create_sessionmaker(engine)
-    finally:
-        await engine.dispose()
-
-
-Enter = Callable[[AsyncSession], Awaitable[Any]]
+# pane's own pool (pane.db.database), of exactly one connection
 
 
 @dataclass
@@ -150,27 +145,26 @@ class Probe:
     settings: dict[str, str | None]
 
 
-async def _probe(session: AsyncSession) -> Probe:
+async def _probe(tx: Transaction) -> Probe:
+    """What the transaction sees, half through the ORM session and half on the driver: both
+    run on the one connection, in the one transaction."""
+    session = tx.session
     settings = {
         name: await session.scalar(text("SELECT current_setting(:n, true)"), {"n": name})
         for name in SETTINGS
     }
     return Probe(
-        pid=int(await session.scalar(text("SELECT pg_backend_pid()")) or 0),
-        leads=set((await session.scalars(text("SELECT id FROM leads"))).all()),
+        pid=int(await tx.connection.fetchval("SELECT pg_backend_pid()")),
+        leads={row["id"] for row in await tx.connection.fetch("SELECT id FROM leads")},
         workspaces=set((await session.scalars(text("SELECT id FROM workspaces"))).all()),
-        memberships=int(await session.scalar(text("SELECT count(*) FROM memberships")) or 0),
+        memberships=int(await tx.connection.fetchval("SELECT count(*) FROM memberships")),
         settings=settings,
     )
 
 
-async def _transaction(
-    sessions: async_sessionmaker[AsyncSession], enter: Enter | None = None
-) -> Probe:
-    async with sessions() as session, session.begin():
-        if enter is not None:
-            await enter(session)
-        return await _probe(session)
+async def _transaction(database: Database, scope: Scope | None = None) -> Probe:
+    async with database.transaction(scope, orm=True) as tx:
+        return await _probe(tx)
 
 
 def _assert_clean(probe: Probe, context: str) -> None:
@@ -181,50 +175,35 @@ def _assert_clean(probe: Probe, context: str) -> None:
 
 
 async def test_a_single_pooled_connection_alternates_tenants_cleanly(
-    pair: Pair, one_connection: async_sessionmaker[AsyncSession]
+    pair: Pair, one_connection: Database
 ) -> None:
     p = pair
-
-    async def as_a(session: AsyncSession) -> None:
-        role = await enter_workspace_as_user(
-            session, workspace_id=p.a.workspace_id, user_id=p.a.user_id
-        )
-        assert role is not None
-
-    async def as_b(session: AsyncSession) -> None:
-        await enter_workspace(session, workspace_id=p.b.workspace_id)
-
-    async def as_v1(session: AsyncSession) -> None:
-        await enter_vendor(session, vendor_id=p.v1)
-
-    async def as_outsider_of_b(session: AsyncSession) -> None:
-        # A's owner naming B: not a member, so nothing of B (nor anything else) is visible.
-        role = await enter_workspace_as_user(
-            session, workspace_id=p.b.workspace_id, user_id=p.a.user_id
-        )
-        assert role is None
-
-    async def as_account(session: AsyncSession) -> None:
-        await enter_user(session, user_id=p.a.user_id)
-
-    steps: list[tuple[str, Enter | None, set[uuid.UUID] | None]] = [
+    as_a = member_scope(p.a.workspace_id, p.a.user_id, tuple(Role))
+    # A's owner naming B: not a member, so the transaction does not even open.
+    as_outsider_of_b = member_scope(p.b.workspace_id, p.a.user_id, tuple(Role))
+    steps: list[tuple[str, Scope | None, set[uuid.UUID] | None]] = [
         ("A", as_a, p.a_leads),
-        ("B", as_b, p.b_leads),
+        ("B", workspace_scope(p.b.workspace_id), p.b_leads),
         ("nobody", None, None),
-        ("V1", as_v1, p.a_leads | p.b_leads_v1),
+        ("V1", vendor_scope(p.v1), p.a_leads | p.b_leads_v1),
         ("A", as_a, p.a_leads),
         ("A's owner naming B", as_outsider_of_b, set()),
-        ("B", as_b, p.b_leads),
-        ("A's account", as_account, set()),
+        ("B", workspace_scope(p.b.workspace_id), p.b_leads),
+        ("A's account", user_scope(p.a.user_id), set()),
         ("nobody", None, None),
     ]
     pids = set()
     previous = "start"
     for _ in range(3):
-        for name, enter, expected in steps:
-            probe = await _transaction(one_connection, enter)
-            pids.add(probe.pid)
+        for name, scope, expected in steps:
             context = f"{name} after {previous}"
+            previous = name
+            if scope is as_outsider_of_b:
+                with pytest.raises(NotAMember):
+                    await _transaction(one_connection, scope)
+                continue
+            probe = await _transaction(one_connection, scope)
+            pids.add(probe.pid)
             if expected is None:
                 _assert_clean(probe, context)
             else:
@@ -233,12 +212,11 @@ async def test_a_single_pooled_connection_alternates_tenants_cleanly(
                 # A user without a workspace sees their own memberships, nothing more.
                 assert probe.memberships == 1, context
                 assert probe.leads == set(), context
-            previous = name
     assert len(pids) == 1, "the pool of one must have reused its connection"
 
 
 async def _fail_inside_tenant(
-    sessions: async_sessionmaker[AsyncSession],
+    database: Database,
     pair: Pair,
     statement: str,
     params: dict[str, Any] | None = None,
@@ -246,15 +224,14 @@ async def _fail_inside_tenant(
     limit_seconds: float | None = None,
 ) -> None:
     """Enter workspace A, check it is visible, then run a statement that fails."""
-    async with sessions() as session, session.begin():
-        await enter_workspace(session, workspace_id=pair.a.workspace_id)
-        assert (await _probe(session)).leads == pair.a_leads
+    async with database.transaction(workspace_scope(pair.a.workspace_id), orm=True) as tx:
+        assert (await _probe(tx)).leads == pair.a_leads
         async with asyncio.timeout(limit_seconds):
-            await session.execute(text(statement), params or {})
+            await tx.session.execute(text(statement), params or {})
 
 
 async def test_a_failed_transaction_leaves_no_tenant_behind(
-    pair: Pair, one_connection: async_sessionmaker[AsyncSession]
+    pair: Pair, one_connection: Database
 ) -> None:
     p = pair
     first = await _transaction(one_connection)
@@ -277,12 +254,26 @@ async def test_a_failed_transaction_leaves_no_tenant_behind(
         )
     _assert_clean(await _transaction(one_connection), "after a refused write")
 
-    # The session is abandoned mid-transaction without commit or rollback.
-    async with one_connection() as session:
-        await session.begin()
-        await enter_workspace(session, workspace_id=p.a.workspace_id)
-        assert (await _probe(session)).leads == p.a_leads
-    _assert_clean(await _transaction(one_connection), "after an abandoned session")
+    # The task running the transaction is cancelled between statements (a client that went
+    # away): the transaction is rolled back.
+    entered = asyncio.Event()
+
+    async def abandoned() -> None:
+        async with one_connection.transaction(workspace_scope(p.a.workspace_id)) as tx:
+            await tx.connection.execute("UPDATE leads SET notes = 'abandoned'")
+            entered.set()
+            await asyncio.sleep(60)
+
+    task = asyncio.create_task(abandoned())
+    await entered.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    after_cancel = await _transaction(one_connection)
+    _assert_clean(after_cancel, "after a cancelled transaction")
+    async with one_connection.transaction(workspace_scope(p.a.workspace_id)) as tx:
+        notes = await tx.connection.fetch("SELECT notes FROM leads WHERE notes = 'abandoned'")
+        assert notes == [], "the cancelled transaction's write must be rolled back"
 
     # A query cancelled by a timeout while the tenant is set (the connection may be replaced;
     # either way the next transaction starts clean).
@@ -292,42 +283,39 @@ async def test_a_failed_transaction_leaves_no_tenant_behind(
 
     # The next tenant gets its own rows and only those.
     assert (
-        await _transaction(
-            one_connection, lambda s: enter_workspace(s, workspace_id=p.b.workspace_id)
-        )
+        await _transaction(one_connection, workspace_scope(p.b.workspace_id))
     ).leads == p.b_leads
 
 
-async def _request(engine: Any, pair: Pair, error: BaseException | None = None) -> None:
-    """A request's transaction as pane.db.unit.transaction runs it, scoped to A on its
-    connection and read through its lazily made ORM session."""
-    async with transaction(engine) as unit:
-        await enter_workspace(unit.connection, workspace_id=pair.a.workspace_id)
-        assert (await _probe(unit.session)).leads == pair.a_leads
+async def _request(database: Database, pair: Pair, error: BaseException | None = None) -> None:
+    """A request's transaction as pane.db.database runs it, scoped to A and read through its
+    lazily made ORM session."""
+    async with database.transaction(workspace_scope(pair.a.workspace_id), orm=True) as tx:
+        assert (await _probe(tx)).leads == pair.a_leads
         if error is not None:
             raise error
 
 
-async def test_the_request_unit_of_work_ends_the_tenant_on_every_path(
-    pair: Pair, one_connection: async_sessionmaker[AsyncSession]
+async def test_the_request_transaction_ends_the_tenant_on_every_path(
+    pair: Pair, one_connection: Database
 ) -> None:
-    """pane.db.unit.transaction, the transaction every request runs in."""
-    runtime: Any = one_connection.kw["bind"]
+    """pane.db.database.Database.transaction, the transaction every request runs in."""
 
     async def assert_clean(context: str) -> None:
-        async with transaction(runtime) as unit:
-            _assert_clean(await _probe(unit.session), context)
+        _assert_clean(await _transaction(one_connection), context)
 
-    await _request(runtime, pair)
+    await _request(one_connection, pair)
     await assert_clean("after a committed request")
     with pytest.raises(NotFound):
-        await _request(runtime, pair, NotFound("no such thing"))
+        await _request(one_connection, pair, NotFound("no such thing"))
     await assert_clean("after a refused request")
-    with pytest.raises(Unauthorized):
-        await _request(runtime, pair, Unauthorized("refused, keep changes", keep_changes=True))
+    with pytest.raises(Unauthenticated):
+        await _request(
+            one_connection, pair, Unauthenticated("refused, keep changes", keep_changes=True)
+        )
     await assert_clean("after a refusal that commits")
     with pytest.raises(RuntimeError):
-        await _request(runtime, pair, RuntimeError("a bug in a route"))
+        await _request(one_connection, pair, RuntimeError("a bug in a route"))
     await assert_clean("after an unexpected error")
 
 

@@ -64,7 +64,7 @@ async def get_lead(http, owner, lead_id) -> httpx.Response:
 async def events(admin_db, workspace_id) -> list[Any]:
     return list(
         await admin_db.fetch(
-            "SELECT seq, entity, entity_id, vendor_id, action, actor_type, actor_id, data"
+            "SELECT seq, type, entity_id, vendor_id, actor_type, actor_id, data"
             " FROM events WHERE workspace_id = $1 ORDER BY seq",
             workspace_id,
         )
@@ -738,11 +738,11 @@ async def test_each_change_writes_one_event_with_gap_free_seq(api, http, admin_d
         row = rows[-1]
         seq += 1
         assert row["seq"] == seq
-        assert (row["entity"], row["entity_id"], row["action"]) == ("lead", lead_id, "updated")
+        assert (row["type"], row["entity_id"]) == ("lead.updated", lead_id)
         assert row["vendor_id"] == vendor
         assert (row["actor_type"], row["actor_id"]) == ("user", owner.user_id)
         data = event_data(row)
-        assert data["changes"] == diff
+        assert data["changed"] == diff
         assert data["version"] == version
 
     all_rows = await events(admin_db, owner.workspace_id)

@@ -477,17 +477,17 @@ async def test_lifecycle_writes_events_and_audit(api, http, admin_db):
     assert [response.status_code for response in steps] == [200, 200, 200, 204]
 
     events = await admin_db.fetch(
-        "SELECT seq, entity, entity_id, vendor_id, action, actor_type, actor_id, data"
+        "SELECT seq, type, entity_id, vendor_id, actor_type, actor_id, data"
         " FROM events WHERE workspace_id = $1 ORDER BY seq",
         owner.workspace_id,
     )
-    link_events = [row for row in events if row["entity"] == "link"]
-    assert [row["action"] for row in link_events] == [
-        "created",
-        "updated",
-        "paused",
-        "resumed",
-        "deleted",
+    link_events = [row for row in events if row["type"].startswith("link.")]
+    assert [row["type"] for row in link_events] == [
+        "link.created",
+        "link.updated",
+        "link.paused",
+        "link.resumed",
+        "link.deleted",
     ]
     assert [row["seq"] for row in events] == list(range(1, len(events) + 1))
     for row in link_events:

@@ -179,10 +179,18 @@ async def test_role_permissions(http, api, team, role, action):
 
 async def test_me_lists_each_roles_permissions(http, team):
     expected = {
-        "viewer": ["content:read", "leads:read", "links:read", "members:read"],
-        "member": ["content:read", "leads:read", "leads:write", "links:read", "members:read"],
+        "viewer": ["changes:read", "content:read", "leads:read", "links:read", "members:read"],
+        "member": [
+            "changes:read",
+            "content:read",
+            "leads:read",
+            "leads:write",
+            "links:read",
+            "members:read",
+        ],
         "admin": [
             "audit:read",
+            "changes:read",
             "content:read",
             "keys:manage",
             "leads:read",
@@ -767,14 +775,13 @@ async def test_membership_changes_are_in_the_change_log(http, api, admin_db):
     removed = await http.delete(f"/v1/members/{member.user_id}", headers=owner.headers)
     assert removed.status_code == 204
     rows = await admin_db.fetch(
-        "SELECT seq, entity, entity_id, action, data FROM events"
-        " WHERE workspace_id = $1 ORDER BY seq",
+        "SELECT seq, type, entity_id, data FROM events WHERE workspace_id = $1 ORDER BY seq",
         owner.workspace_id,
     )
     assert [row["seq"] for row in rows] == list(range(1, len(rows) + 1))
-    member_events = [(r["action"], r["entity_id"]) for r in rows if r["entity"] == "member"]
+    member_events = [(r["type"], r["entity_id"]) for r in rows if r["type"].startswith("member.")]
     assert member_events == [
-        ("joined", member.user_id),
-        ("role_changed", member.user_id),
-        ("removed", member.user_id),
+        ("member.joined", member.user_id),
+        ("member.role_changed", member.user_id),
+        ("member.removed", member.user_id),
     ]

@@ -7,7 +7,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from pane.app import create_app
-from pane.db.engine import create_engine, create_pool
+from pane.db.database import Database
 from pane.db.safety import UnsafeDatabaseRole
 from tests.conftest import make_settings
 
@@ -49,13 +49,11 @@ async def test_a_database_outage_while_running_is_a_503_problem(servers, api):
     app = create_app(make_settings(servers))
     async with LifespanManager(app) as manager:
         runtime = app.state.runtime
-        healthy = runtime.engine, runtime.pool
-        unreachable = "postgresql://pane_app@127.0.0.1:1/pane"
-        runtime.engine = create_engine(unreachable, pool_size=1)
-        runtime.pool = await create_pool(unreachable, size=1, min_size=0)
+        healthy = runtime.database
+        runtime.database = Database("postgresql://pane_app@127.0.0.1:1/pane", pool_size=1)
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            for path in ("/v1/leads", "/v1/links"):  # asyncpg path and ORM path
+            for path in ("/v1/leads", "/v1/links"):  # SQL-to-JSON path and ORM path
                 outage = await client.get(path, headers=owner.headers)
                 assert outage.status_code == 503
             assert outage.headers["content-type"] == "application/problem+json"
@@ -63,7 +61,8 @@ async def test_a_database_outage_while_running_is_a_503_problem(servers, api):
             ready = await client.get("/readyz")
             assert ready.status_code == 503
             assert ready.json()["failures"] == ["database unreachable: ConnectionRefusedError"]
-            runtime.engine, runtime.pool = healthy
+            await runtime.database.dispose()
+            runtime.database = healthy
             assert (await client.get("/v1/leads", headers=owner.headers)).status_code == 200
 
 

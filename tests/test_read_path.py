@@ -1,61 +1,66 @@
-"""The asyncpg read path: one round trip scopes and checks, one ends and resets."""
+"""The request transaction's one round trip: BEGIN with the scope, and the database checking a
+member's membership and current role; the connection ends clean."""
 
 from __future__ import annotations
 
 import pytest
 
-from pane.db.tenant import NotAMember, RoleNotAllowed, begin_reading, end_reading
+from pane.db.database import Database, NotAMember, RoleNotAllowed, member_scope
 from pane.principal import Role
 
-
-async def _visible_leads(app_db) -> int:
-    return int(await app_db.fetchval("SELECT count(*) FROM leads"))
+ALL_ROLES = tuple(Role)
 
 
-async def test_a_member_reads_only_their_workspace_and_the_connection_ends_clean(api, app_db):
+async def _visible_leads(database: Database) -> int:
+    async with database.transaction() as tx:
+        return int(await tx.connection.fetchval("SELECT count(*) FROM leads"))
+
+
+async def test_a_member_reads_only_their_workspace_and_the_connection_ends_clean(
+    api, one_connection
+):
     owner = await api.signup()
     other = await api.signup()
     vendor = await api.new_vendor()
     await api.seed_leads(owner.workspace_id, vendor, 3)
     await api.seed_leads(other.workspace_id, vendor, 2)
 
-    await begin_reading(
-        app_db, workspace_id=owner.workspace_id, user_id=owner.user_id, roles=tuple(Role)
-    )
-    assert app_db.is_in_transaction()
-    assert await _visible_leads(app_db) == 3
-    await end_reading(app_db, commit=False)
+    scope = member_scope(owner.workspace_id, owner.user_id, ALL_ROLES)
+    async with one_connection.transaction(scope) as tx:
+        assert tx.connection.is_in_transaction()
+        assert int(await tx.connection.fetchval("SELECT count(*) FROM leads")) == 3
+        pid = await tx.connection.fetchval("SELECT pg_backend_pid()")
 
-    assert not app_db.is_in_transaction()
-    assert await _visible_leads(app_db) == 0
-    assert await app_db.fetchval("SELECT current_setting('pane.workspace_id', true)") in ("", None)
+    async with one_connection.transaction() as tx:
+        assert await tx.connection.fetchval("SELECT pg_backend_pid()") == pid
+        assert await tx.connection.fetchval("SELECT count(*) FROM leads") == 0
+        setting = await tx.connection.fetchval("SELECT current_setting('pane.workspace_id', true)")
+        assert setting in ("", None)
 
 
-async def test_a_stranger_is_refused_and_sees_nothing(api, app_db):
+async def test_a_stranger_is_refused_and_sees_nothing(api, one_connection):
     owner = await api.signup()
     stranger = await api.signup()
     vendor = await api.new_vendor()
     await api.seed_leads(owner.workspace_id, vendor, 2)
 
     with pytest.raises(NotAMember):
-        await begin_reading(
-            app_db, workspace_id=owner.workspace_id, user_id=stranger.user_id, roles=tuple(Role)
-        )
-    await end_reading(app_db, commit=False)
-    assert await _visible_leads(app_db) == 0
+        async with one_connection.transaction(
+            member_scope(owner.workspace_id, stranger.user_id, ALL_ROLES)
+        ):
+            pytest.fail("a stranger's transaction must not open")
+    assert await _visible_leads(one_connection) == 0
 
 
-async def test_the_current_role_decides_not_the_one_in_the_token(api, app_db, http):
+async def test_the_current_role_decides_not_the_one_in_the_token(api, one_connection, http):
     owner = await api.signup()
     viewer = await api.member(owner, "viewer")
     with pytest.raises(RoleNotAllowed):
-        await begin_reading(
-            app_db,
-            workspace_id=owner.workspace_id,
-            user_id=viewer.user_id,
-            roles=(Role.OWNER, Role.ADMIN, Role.MEMBER),
-        )
-    await end_reading(app_db, commit=False)
+        async with one_connection.transaction(
+            member_scope(owner.workspace_id, viewer.user_id, (Role.OWNER, Role.ADMIN, Role.MEMBER))
+        ):
+            pytest.fail("a viewer's transaction must not open for members only")
+    assert await _visible_leads(one_connection) == 0
 
     # An owner demoted after their token was issued still reads (every role may), and one
     # removed since gets 403 on the very next request.
@@ -85,4 +90,29 @@ async def test_a_user_setting_without_membership_hides_leads_even_with_a_workspa
             str(owner.workspace_id),
             str(stranger.user_id),
         )
-        assert await _visible_leads(app_db) == 0
+        assert await app_db.fetchval("SELECT count(*) FROM leads") == 0
+
+
+async def test_owner_only_decisions_use_the_role_held_now(api, http):
+    """A token issued while its holder was owner grants no owner powers after a demotion."""
+    owner = await api.signup()
+    former_owner = await api.member(owner, "owner")
+    bystander = await api.member(owner, "member")
+    demoted = await http.patch(
+        f"/v1/members/{former_owner.user_id}", json={"role": "admin"}, headers=owner.headers
+    )
+    assert demoted.status_code == 200, demoted.text
+    # Still an admin: admin work goes through with the old token...
+    viewer = await http.patch(
+        f"/v1/members/{bystander.user_id}", json={"role": "viewer"}, headers=former_owner.headers
+    )
+    assert viewer.status_code == 200, viewer.text
+    # ...but granting owner, which only an owner may, does not.
+    refused = await http.patch(
+        f"/v1/members/{bystander.user_id}", json={"role": "owner"}, headers=former_owner.headers
+    )
+    assert refused.status_code == 403, refused.text
+    assert "only an owner" in refused.json()["detail"]
+    me = (await http.get("/v1/me", headers=former_owner.headers)).json()
+    assert me["workspace"]["role"] == "admin"
+    assert "workspace:write" not in me["permissions"]

@@ -189,7 +189,8 @@ async def test_incremental_syncs_bring_only_what_changed(api, loopback, sync_dep
     assert run["fetched"] < 60
     assert run["unchanged"] == run["fetched"] - 6
     new_events = await admin_db.fetch(
-        "SELECT action FROM events WHERE workspace_id = $1 AND seq > $2 AND entity = 'lead'",
+        "SELECT split_part(type, '.', 2) AS action FROM events"
+        " WHERE workspace_id = $1 AND seq > $2 AND type LIKE 'lead.%'",
         owner.workspace_id,
         seq_before,
     )

@@ -42,7 +42,7 @@ async def test_a_price_list_syncs_with_margins_and_events(
         "415.8000",
     )
     events = await admin_db.fetchval(
-        "SELECT count(*) FROM events WHERE workspace_id = $1 AND entity = 'price_item'",
+        "SELECT count(*) FROM events WHERE workspace_id = $1 AND type LIKE 'price_item.%'",
         owner.workspace_id,
     )
     assert events == 6
@@ -54,7 +54,7 @@ async def test_a_price_list_syncs_with_margins_and_events(
     assert (rerun["created"], rerun["updated"]) == (0, 0)
     assert (
         await admin_db.fetchval(
-            "SELECT count(*) FROM events WHERE workspace_id = $1 AND entity = 'price_item'",
+            "SELECT count(*) FROM events WHERE workspace_id = $1 AND type LIKE 'price_item.%'",
             owner.workspace_id,
         )
         == 6

@@ -22,7 +22,7 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from pane.db.engine import create_pool
+from pane.db.database import Database
 from pane.demo.manifests import demo_link
 from pane.demo.simulator import Simulator
 from pane.services.sync import enqueue_sync
@@ -146,7 +146,7 @@ async def test_a_worker_killed_mid_sync_is_resumed_with_nothing_lost_or_doubled(
     assert cursor is not None
     assert datetime.fromisoformat(cursor) == newest
     events = await admin_db.fetchval(
-        "SELECT count(*) FROM events WHERE workspace_id = $1 AND entity = 'lead'",
+        "SELECT count(*) FROM events WHERE workspace_id = $1 AND type LIKE 'lead.%'",
         owner.workspace_id,
     )
     assert events == total
@@ -161,9 +161,9 @@ async def test_two_workers_racing_for_one_link_make_one_sync(
     link_id = await link_initech(api, owner, base)
     before = simulator.initech.requests
     assert settings.database_url
-    other_pool = await create_pool(settings.database_url, size=2)
+    other_database = Database(settings.database_url, pool_size=2)
     other = SyncDeps(
-        pool=other_pool, redis=sync_deps.redis, settings=settings, keyring=sync_deps.keyring
+        database=other_database, redis=sync_deps.redis, settings=settings, keyring=sync_deps.keyring
     )
     try:
         results = await asyncio.gather(
@@ -171,7 +171,7 @@ async def test_two_workers_racing_for_one_link_make_one_sync(
             sync_link(other, workspace_id=owner.workspace_id, link_id=link_id),
         )
     finally:
-        await other_pool.close()
+        await other_database.dispose()
     assert sorted(len(result) for result in results) == [0, 1]  # one ran, one found it taken
     assert len(await lead_ids(admin_db, owner.workspace_id)) == 400
     assert simulator.initech.requests - before == 8  # 400 leads in pages of 50, read once
@@ -258,11 +258,11 @@ async def test_revoked_credentials_move_the_link_to_needs_reauth(
     assert link_id not in {row["link_id"] for row in due}
     assert simulator.initech.requests == before  # basic auth refused: no lead requests counted
     event = await admin_db.fetchval(
-        "SELECT action FROM events WHERE workspace_id = $1 AND entity = 'link'"
+        "SELECT type FROM events WHERE workspace_id = $1 AND type LIKE 'link.%'"
         " ORDER BY seq DESC LIMIT 1",
         owner.workspace_id,
     )
-    assert event == "needs_reauth"
+    assert event == "link.needs_reauth"
     sync = await http.post(f"/v1/links/{link_id}/sync", headers=owner.headers)
     assert sync.status_code == 409
 

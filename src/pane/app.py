@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import asyncpg
 from arq.connections import ArqRedis
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -14,6 +13,7 @@ from pane import __version__
 from pane.api import (
     api_keys,
     auth,
+    changes,
     connectors,
     content,
     leads,
@@ -23,16 +23,18 @@ from pane.api import (
     ops,
     vendors,
 )
+from pane.api.problems import install_error_handlers
 from pane.config import Settings, get_settings
 from pane.connectors.registry import connectors as installed_connectors
-from pane.db.engine import create_engine, create_pool
+from pane.db.database import Database
 from pane.db.safety import assert_runtime_role_is_safe
-from pane.errors import install_dependency_handlers, install_error_handlers
 from pane.logs import configure_logging
 from pane.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from pane.ratelimit import LoginLimiter
 from pane.runtime import Runtime
 from pane.secrets import load_key_ring
+from pane.services.commits import follow_ups
+from pane.services.hub import Hub
 from pane.services.security import AccessTokens
 
 DESCRIPTION = """\
@@ -62,34 +64,38 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database_url = _require(settings.database_url, "PANE_DATABASE_URL")
         redis_url = _require(settings.redis_url, "PANE_REDIS_URL")
-        engine = create_engine(database_url, pool_size=settings.db_pool_size)
+        database = Database(
+            database_url,
+            pool_size=settings.db_pool_size,
+            transaction_pooler=settings.database_transaction_pooler,
+        )
         # arq's client is a redis client that can also enqueue jobs (syncs asked for by the API)
         redis = ArqRedis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
         login_limiter = LoginLimiter(
             redis_url, settings.login_limit_per_account, settings.login_limit_per_ip
         )
-        pool: asyncpg.Pool | None = None
+        database.after_commit = follow_ups(database, redis)
+        hub = Hub(database, redis_url)
         try:
             installed_connectors()  # a broken plugin stops pane now, not at its first sync
-            await assert_runtime_role_is_safe(engine)
-            pool = await create_pool(database_url, size=settings.db_pool_size)
+            await assert_runtime_role_is_safe(database)
             keyring = load_key_ring(settings)
             app.state.runtime = Runtime(
                 settings=settings,
-                engine=engine,
-                pool=pool,
+                database=database,
                 redis=redis,
                 keyring=keyring,
                 tokens=AccessTokens(keyring.signing_key, settings.access_token_ttl_seconds),
                 login_limiter=login_limiter,
+                hub=hub,
             )
+            await hub.start()
             yield
         finally:
-            if pool is not None:
-                await pool.close()
+            await hub.stop()
             await login_limiter.aclose()
             await redis.aclose()
-            await engine.dispose()
+            await database.dispose()
 
     app = FastAPI(
         title="pane",
@@ -98,11 +104,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         openapi_url="/openapi.json",
     )
-    routers = (ops, auth, me, members, api_keys, vendors, connectors, links, leads, content)
+    routers = (
+        ops,
+        auth,
+        me,
+        members,
+        api_keys,
+        vendors,
+        connectors,
+        links,
+        leads,
+        content,
+        changes,
+    )
     for router in routers:
         app.include_router(router.router)
     install_error_handlers(app)
-    install_dependency_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(

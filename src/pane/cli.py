@@ -74,13 +74,13 @@ def provisioned(settings: Settings) -> Iterator[Settings]:
 @contextmanager
 def refusals() -> Iterator[None]:
     """Operator commands report what they refused in one line, not a traceback."""
-    from pane.errors import ProblemError
+    from pane.errors import DomainError
     from pane.operator import OperatorRoleError
     from pane.secrets import CredentialDecryptError
 
     try:
         yield
-    except ProblemError as exc:
+    except DomainError as exc:
         typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(1) from exc
     except (CredentialDecryptError, OperatorRoleError) as exc:

@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     port: int = 8000
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     db_pool_size: int = Field(default=20, ge=1, description="Connections per API process.")
+    database_transaction_pooler: bool = Field(
+        default=False,
+        description="PANE_DATABASE_URL goes through a pooler in transaction mode (pgbouncer "
+        "`pool_mode = transaction`): pane then keeps no prepared statement past a transaction.",
+    )
 
     allow_private_vendor_urls: bool = Field(
         default=False,
@@ -77,6 +82,11 @@ class Settings(BaseSettings):
     worker_max_jobs: int = Field(default=10, ge=1, description="Jobs one worker runs at once.")
     worker_db_pool_size: int = Field(default=10, ge=1, description="Connections per worker.")
     sync_retry_initial_wait: float = Field(default=0.5, ge=0)
+    change_retention_days: int = Field(
+        default=30,
+        ge=1,
+        description="Days the change feed keeps events; a position older than that gets 410.",
+    )
 
     login_limit_per_account: str = "10/15 minutes"
     login_limit_per_ip: str = "50/15 minutes"

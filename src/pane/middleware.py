@@ -13,7 +13,7 @@ from prometheus_client import Counter, Histogram
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pane.errors import problem_response
+from pane.api.problems import problem_response
 
 REQUESTS = Counter(
     "pane_http_requests_total", "HTTP requests by route and status", ["method", "route", "status"]

@@ -11,11 +11,10 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy import select, text, tuple_, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select, tuple_, update
 
 from pane.config import Settings
-from pane.db.engine import create_engine, create_sessionmaker
+from pane.db.database import Database, Transaction
 from pane.models import VendorLink
 from pane.secrets import load_key_ring
 from pane.services import api_keys, auth, vendors
@@ -24,14 +23,14 @@ _BATCH = 500
 
 
 @asynccontextmanager
-async def _transaction(url: str | None) -> AsyncIterator[AsyncSession]:
+async def _transaction(url: str | None) -> AsyncIterator[Transaction]:
     assert url
-    engine = create_engine(url, pool_size=1)
+    database = Database(url, pool_size=1)
     try:
-        async with create_sessionmaker(engine)() as session, session.begin():
-            yield session
+        async with database.transaction(orm=True) as tx:
+            yield tx
     finally:
-        await engine.dispose()
+        await database.dispose()
 
 
 def _owner_url(settings: Settings) -> str | None:
@@ -42,14 +41,12 @@ class OperatorRoleError(RuntimeError):
     pass
 
 
-async def _require_rls_bypass(session: AsyncSession) -> None:
+async def _require_rls_bypass(tx: Transaction) -> None:
     """Forced RLS applies to the owner too; without BYPASSRLS a cross-workspace task would
     silently see nothing and report success."""
-    row = (
-        await session.execute(
-            text("SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user")
-        )
-    ).scalar()
+    row = await tx.connection.fetchval(
+        "SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user"
+    )
     if not row:
         raise OperatorRoleError(
             "this command works across workspaces and needs the owner role with BYPASSRLS: "
@@ -60,8 +57,8 @@ async def _require_rls_bypass(session: AsyncSession) -> None:
 async def rotate_credentials(settings: Settings) -> int:
     keyring = load_key_ring(settings)
     rotated = 0
-    async with _transaction(_owner_url(settings)) as session:
-        await _require_rls_bypass(session)
+    async with _transaction(_owner_url(settings)) as tx:
+        await _require_rls_bypass(tx)
         last: tuple[uuid.UUID, uuid.UUID] | None = None
         while True:
             query = (
@@ -72,12 +69,12 @@ async def rotate_credentials(settings: Settings) -> int:
             )
             if last is not None:
                 query = query.where(tuple_(VendorLink.workspace_id, VendorLink.id) > tuple_(*last))
-            rows = (await session.execute(query)).all()
+            rows = (await tx.session.execute(query)).all()
             if not rows:
                 return rotated
             for workspace_id, link_id, sealed in rows:
                 assert sealed is not None
-                await session.execute(
+                await tx.session.execute(
                     update(VendorLink)
                     .where(VendorLink.workspace_id == workspace_id, VendorLink.id == link_id)
                     .values(credentials_encrypted=keyring.rotate(sealed))
@@ -89,21 +86,21 @@ async def rotate_credentials(settings: Settings) -> int:
 async def create_account(
     settings: Settings, *, email: str, name: str, workspace: str, password: str
 ) -> tuple[uuid.UUID, uuid.UUID]:
-    async with _transaction(settings.database_url) as session:
-        user = await auth.create_user(session, email=email, password=password, name=name)
-        created = await auth.create_workspace(session, name=workspace, owner_id=user.id)
+    async with _transaction(settings.database_url) as tx:
+        user = await auth.create_user(tx, email=email, password=password, name=name)
+        created = await auth.create_workspace(tx, name=workspace, owner_id=user.id)
         return user.id, created.id
 
 
 async def add_catalog_vendor(
     settings: Settings, *, slug: str, name: str, kind: str, website: str | None
 ) -> uuid.UUID:
-    async with _transaction(_owner_url(settings)) as session:
-        vendor = await vendors.add_vendor(session, slug=slug, name=name, kind=kind, website=website)
+    async with _transaction(_owner_url(settings)) as tx:
+        vendor = await vendors.add_vendor(tx, slug=slug, name=name, kind=kind, website=website)
         return vendor.id
 
 
 async def issue_vendor_key(settings: Settings, *, vendor_slug: str, name: str) -> str:
-    async with _transaction(settings.database_url) as session:
-        issued = await api_keys.create_vendor_key(session, vendor_slug=vendor_slug, name=name)
+    async with _transaction(settings.database_url) as tx:
+        issued = await api_keys.create_vendor_key(tx, vendor_slug=vendor_slug, name=name)
         return issued.key

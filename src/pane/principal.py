@@ -15,6 +15,7 @@ class Role(StrEnum):
 
 
 class Permission(StrEnum):
+    CHANGES_READ = "changes:read"
     CONTENT_READ = "content:read"
     LEADS_READ = "leads:read"
     LEADS_WRITE = "leads:write"
@@ -28,6 +29,7 @@ class Permission(StrEnum):
 
 
 _VIEWER = {
+    Permission.CHANGES_READ,
     Permission.CONTENT_READ,
     Permission.LEADS_READ,
     Permission.LINKS_READ,
@@ -56,6 +58,7 @@ ROLES_WITH: dict[Permission, tuple[Role, ...]] = {
 # change who belongs to the workspace.
 API_KEY_SCOPES: frozenset[Permission] = frozenset(
     {
+        Permission.CHANGES_READ,
         Permission.CONTENT_READ,
         Permission.LEADS_READ,
         Permission.LEADS_WRITE,
@@ -66,19 +69,23 @@ API_KEY_SCOPES: frozenset[Permission] = frozenset(
     }
 )
 VENDOR_PERMISSIONS: frozenset[Permission] = frozenset(
-    {Permission.CONTENT_READ, Permission.LEADS_READ, Permission.LINKS_READ}
+    {
+        Permission.CHANGES_READ,
+        Permission.CONTENT_READ,
+        Permission.LEADS_READ,
+        Permission.LINKS_READ,
+    }
 )
 
 
 @dataclass(frozen=True, slots=True)
 class UserPrincipal:
+    """A member acting in a workspace. Their role is not carried here: it may change at any
+    moment, so the database checks the current one on every request (``member_scope``), and
+    decisions that depend on the exact role read it (``pane.services.members.current_role``)."""
+
     user_id: uuid.UUID
     workspace_id: uuid.UUID
-    role: Role
-
-    @property
-    def permissions(self) -> frozenset[Permission]:
-        return ROLE_PERMISSIONS[self.role]
 
     @property
     def actor(self) -> tuple[str, uuid.UUID]:

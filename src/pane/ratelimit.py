@@ -11,7 +11,7 @@ from limits import parse
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
-from pane.errors import ServiceUnavailable, TooManyRequests
+from pane.errors import RateLimited, Unavailable
 
 
 def limits_uri(redis_url: str) -> str:
@@ -54,14 +54,14 @@ class LoginLimiter:
                 if not await self._limiter.hit(item, kind, identity):
                     stats = await self._limiter.get_window_stats(item, kind, identity)
                     retry_after = max(1, math.ceil(stats.reset_time - time.time()))
-                    raise TooManyRequests(
+                    raise RateLimited(
                         f"too many login attempts for this {kind}; try again in {retry_after}s",
-                        headers={"Retry-After": str(retry_after)},
+                        retry_after=retry_after,
                     )
-        except TooManyRequests:
+        except RateLimited:
             raise
         except Exception as exc:
-            raise ServiceUnavailable(
+            raise Unavailable(
                 "login is temporarily unavailable: the rate limiter cannot reach Redis",
-                headers={"Retry-After": "5"},
+                retry_after=5,
             ) from exc

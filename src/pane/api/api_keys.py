@@ -36,7 +36,7 @@ def _key_json(record: ApiKey) -> dict[str, object]:
 async def create_key(body: ApiKeyIn, context: KeyManager) -> Response:
     """Issue a workspace API key for a CRM or script. The key is in this response only."""
     issued = await api_keys.create_workspace_key(
-        context.session,
+        context.tx,
         actor=context.principal,
         name=body.name,
         scopes=body.scopes,
@@ -55,7 +55,7 @@ async def list_keys(
     """Every key of the workspace, oldest first, revoked ones included; secrets are never
     shown again."""
     keys, next_cursor = await api_keys.list_workspace_keys(
-        context.session, workspace_id=context.principal.workspace_id, cursor=cursor, limit=limit
+        context.tx, workspace_id=context.principal.workspace_id, cursor=cursor, limit=limit
     )
     return json_response(
         {"items": [_key_json(record) for record in keys], "next_cursor": next_cursor}
@@ -65,7 +65,5 @@ async def list_keys(
 @router.delete("/{key_id}", response_model=ApiKeyOut)
 async def revoke_key(key_id: uuid.UUID, context: KeyManager) -> Response:
     """Revoke a key; requests using it fail with 401 from now on."""
-    record = await api_keys.revoke_workspace_key(
-        context.session, actor=context.principal, key_id=key_id
-    )
+    record = await api_keys.revoke_workspace_key(context.tx, actor=context.principal, key_id=key_id)
     return json_response(_key_json(record))

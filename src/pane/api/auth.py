@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, status
 from starlette.responses import Response
 
-from pane.api.deps import RuntimeDep, SessionDep, client_ip
+from pane.api.deps import AnonymousTx, RuntimeDep, client_ip
 from pane.api.schemas import LogIn, LogOut, RefreshRequest, SignedUp, SignUp, Tokens, json_response
 from pane.principal import Role
 from pane.services import auth
@@ -23,10 +23,10 @@ def _tokens(pair: TokenPair) -> dict[str, object]:
 
 
 @router.post("/signup", response_model=SignedUp, status_code=status.HTTP_201_CREATED)
-async def sign_up(body: SignUp, session: SessionDep, runtime: RuntimeDep) -> Response:
+async def sign_up(body: SignUp, tx: AnonymousTx, runtime: RuntimeDep) -> Response:
     """Create an account and its first workspace (you become its owner), and sign in."""
     user, workspace, pair = await auth.sign_up(
-        session,
+        tx,
         email=str(body.email),
         password=body.password,
         name=body.name,
@@ -55,9 +55,7 @@ async def sign_up(body: SignUp, session: SessionDep, runtime: RuntimeDep) -> Res
 
 
 @router.post("/login", response_model=Tokens)
-async def log_in(
-    body: LogIn, request: Request, session: SessionDep, runtime: RuntimeDep
-) -> Response:
+async def log_in(body: LogIn, request: Request, tx: AnonymousTx, runtime: RuntimeDep) -> Response:
     """Exchange email and password for a short-lived access token and a rotating refresh token.
 
     Without `workspace_id` the token is for the workspace you joined first. Attempts are
@@ -65,7 +63,7 @@ async def log_in(
     """
     await runtime.login_limiter.check(email=str(body.email), ip=client_ip(request))
     pair = await auth.log_in(
-        session,
+        tx,
         email=str(body.email),
         password=body.password,
         workspace_id=body.workspace_id,
@@ -76,11 +74,11 @@ async def log_in(
 
 
 @router.post("/refresh", response_model=Tokens)
-async def refresh(body: RefreshRequest, session: SessionDep, runtime: RuntimeDep) -> Response:
+async def refresh(body: RefreshRequest, tx: AnonymousTx, runtime: RuntimeDep) -> Response:
     """Trade a refresh token for a new pair. Each refresh token works once: presenting a spent
     one revokes every token descended from the same login."""
     pair = await auth.refresh(
-        session,
+        tx,
         refresh_token=body.refresh_token,
         workspace_id=body.workspace_id,
         tokens=runtime.tokens,
@@ -90,8 +88,8 @@ async def refresh(body: RefreshRequest, session: SessionDep, runtime: RuntimeDep
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
-async def log_out(body: LogOut, session: SessionDep) -> Response:
+async def log_out(body: LogOut, tx: AnonymousTx) -> Response:
     """Revoke the refresh token and every token of the same login. Access tokens already issued
     stay valid until they expire (minutes)."""
-    await auth.log_out(session, refresh_token=body.refresh_token)
+    await auth.log_out(tx, refresh_token=body.refresh_token)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

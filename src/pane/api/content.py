@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
-from pane.api.deps import RowsContext, reads_rows
+from pane.api.deps import Context, reads_rows
 from pane.api.schemas import PageOf, json_response
 from pane.api.vendors import NO_NUL, Cursor, Limit
 from pane.principal import Permission, Principal
@@ -18,7 +18,7 @@ from pane.services.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 
 router = APIRouter(prefix="/v1", tags=["vendor content"])
 
-ContentReader = Annotated[RowsContext[Principal], reads_rows(Permission.CONTENT_READ)]
+ContentReader = Annotated[Context[Principal], reads_rows(Permission.CONTENT_READ)]
 Search = Annotated[str | None, Query(max_length=100, pattern=NO_NUL)]
 Name = Annotated[str | None, Query(max_length=200, pattern=NO_NUL)]
 
@@ -111,7 +111,7 @@ async def list_campaigns(
     """Ready-made campaigns the linked vendors offer, newest first."""
     return _page(
         await content.list_campaigns(
-            context.connection,
+            context.tx,
             principal=context.principal,
             vendor_id=vendor_id,
             status=status,
@@ -135,7 +135,7 @@ async def list_price_items(
     """Price list lines of every vendor and distributor, with margin and margin % worked out."""
     return _page(
         await content.list_price_items(
-            context.connection,
+            context.tx,
             principal=context.principal,
             vendor_id=vendor_id,
             sku=sku,
@@ -154,7 +154,7 @@ async def compare_price_items(
     """The same SKU from every vendor and distributor that lists it: best margin first, then
     lowest cost. Answers every source in one page."""
     items = await content.compare_price_items(
-        context.connection, principal=context.principal, sku=sku, limit=MAX_LIMIT
+        context.tx, principal=context.principal, sku=sku, limit=MAX_LIMIT
     )
     return json_response({"items": items, "next_cursor": None})
 
@@ -172,7 +172,7 @@ async def list_assets(
     """Collateral (datasheets, presentations, videos, logos) of the linked vendors."""
     return _page(
         await content.list_assets(
-            context.connection,
+            context.tx,
             principal=context.principal,
             vendor_id=vendor_id,
             kind=kind,

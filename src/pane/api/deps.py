@@ -1,33 +1,35 @@
 """Request-scoped dependencies, named once with ``Annotated``.
 
-Tenant scoping happens here and nowhere else: the dependency that authenticates the caller
-opens the request's one transaction and sets the principal in it before any route runs.
-Dependencies use ``scope="function"`` so the commit happens before the response is sent, and a
-failed commit becomes an error response rather than a lie.
+Tenant scoping happens here and nowhere else: ``authenticated`` checks the caller's
+credentials, opens the request's one transaction scoped to that principal and checks the
+permission the route needs, for routes on the ORM and routes that go straight from SQL to JSON
+alike. Dependencies use ``scope="function"`` so the commit happens before the response is sent,
+and a failed commit becomes an error response rather than a lie.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
 import asyncpg
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from pane.db.tenant import (
-    Bind,
+from pane.db.database import (
     NotAMember,
     RoleNotAllowed,
-    begin_reading,
-    end_reading,
-    enter_user,
-    enter_workspace_as_user,
+    Scope,
+    Transaction,
+    member_scope,
+    user_scope,
+    vendor_scope,
+    workspace_scope,
 )
-from pane.db.unit import Transaction, transaction
-from pane.errors import Forbidden, Unauthorized
+from pane.errors import Forbidden, Unauthenticated
 from pane.models import User
 from pane.principal import (
     ROLES_WITH,
@@ -66,40 +68,6 @@ async def get_runtime(request: Request) -> Runtime:
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
-
-async def _session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
-    async with transaction(runtime.engine) as unit:
-        yield unit.session
-
-
-SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
-
-
-async def _key_principal(connection: Bind, token: str) -> ApiKeyPrincipal | VendorPrincipal:
-    principal = await authenticate_key(connection, key=token)
-    if principal is None:
-        raise Unauthorized("API key is not valid, or has been revoked or has expired")
-    return principal
-
-
-async def _authenticate(connection: Bind, runtime: Runtime, token: str | None) -> AnyPrincipal:
-    if not token:
-        raise Unauthorized(_MISSING_CREDENTIALS)
-    if token.startswith(API_KEY_PREFIX):
-        return await _key_principal(connection, token)
-    claims = runtime.tokens.verify(token)
-    if claims.workspace_id is None:
-        await enter_user(connection, user_id=claims.user_id)
-        return AccountPrincipal(user_id=claims.user_id)
-    role = await enter_workspace_as_user(
-        connection, workspace_id=claims.workspace_id, user_id=claims.user_id
-    )
-    if role is None:
-        await enter_user(connection, user_id=claims.user_id)
-        return AccountPrincipal(user_id=claims.user_id)
-    return UserPrincipal(user_id=claims.user_id, workspace_id=claims.workspace_id, role=role)
-
-
 P = TypeVar("P", bound=AnyPrincipal)
 
 
@@ -107,135 +75,138 @@ P = TypeVar("P", bound=AnyPrincipal)
 class Context(Generic[P]):
     """The request's transaction and the principal it is scoped to."""
 
-    unit: Transaction
+    tx: Transaction
     principal: P
     runtime: Runtime
+    # When the credentials stop working by themselves (an access token's expiry, as a Unix
+    # time); None for API keys, which work until revoked.
+    expires_at: float | None = None
 
     @property
     def session(self) -> AsyncSession:
-        return self.unit.session
+        return self.tx.session
 
     @property
-    def connection(self) -> AsyncConnection:
-        return self.unit.connection
-
-
-def _context(
-    permission: Permission | None, *, workspace_only: bool
-) -> Callable[..., AsyncIterator[Context[Any]]]:
-    """One flat dependency per permission: FastAPI's per-dependency bookkeeping is a real
-    share of a request's CPU, so authentication, scoping and the check happen in one place."""
-
-    async def context(
-        request: Request,
-        credentials: BearerDep,
-    ) -> AsyncIterator[Context[Any]]:
-        runtime = request.app.state.runtime
-        async with transaction(runtime.engine) as unit:
-            principal = await _authenticate(
-                unit.connection, runtime, credentials.credentials if credentials else None
-            )
-            if permission is not None:
-                _check(principal, permission, workspace_only=workspace_only)
-            yield Context(unit=unit, principal=principal, runtime=runtime)
-
-    return context
+    def connection(self) -> asyncpg.Connection:
+        return self.tx.connection
 
 
 def _check(principal: AnyPrincipal, permission: Permission, *, workspace_only: bool) -> None:
+    """What the database has not checked already (it checks a member's current role)."""
     if workspace_only and isinstance(principal, VendorPrincipal):
         raise Forbidden("vendor keys cannot do this; it belongs to the reseller's workspace")
     if isinstance(principal, AccountPrincipal):
         raise Forbidden(_NO_WORKSPACE)
-    if permission not in principal.permissions:
+    if isinstance(principal, ApiKeyPrincipal | VendorPrincipal) and (
+        permission not in principal.permissions
+    ):
         raise Forbidden(f"this action needs the {permission.value} permission")
 
 
-@dataclass(frozen=True, slots=True)
-class RowsContext(Generic[P]):
-    """A read-only request on asyncpg directly, for lists that go from SQL rows to JSON.
-
-    Three round trips in all: scope and check, the query, end and reset. For a user, the
-    database checks membership and that the current role grants the permission; the
-    principal's ``role`` is the one in the token (not used to decide anything here)."""
-
-    connection: asyncpg.Connection
-    principal: P
-    runtime: Runtime
-
-
-async def _begin_reading(
-    connection: asyncpg.Connection, runtime: Runtime, token: str | None, permission: Permission
-) -> tuple[Principal, bool]:
-    """Authenticate and scope a read transaction; say whether it must commit (an API key's
-    last_used_at) or may simply be rolled back."""
+@asynccontextmanager
+async def authenticated(
+    runtime: Runtime,
+    token: str | None,
+    permission: Permission | None,
+    *,
+    workspace_only: bool = False,
+    orm: bool = True,
+) -> AsyncIterator[Context[Any]]:
+    """The one way a request is authenticated and scoped. A member's token opens the
+    transaction and has the database check membership and current role in the same round trip;
+    an API key is looked up inside the transaction, which it then scopes."""
     if not token:
-        raise Unauthorized(_MISSING_CREDENTIALS)
-    if token.startswith(API_KEY_PREFIX):
-        await connection.execute("BEGIN")
-        key_principal = await _key_principal(connection, token)
-        _check(key_principal, permission, workspace_only=False)
-        return key_principal, True
-    claims = runtime.tokens.verify(token)
-    if claims.workspace_id is None or claims.role is None:
-        raise Forbidden(_NO_WORKSPACE)
-    try:
-        await begin_reading(
-            connection,
-            workspace_id=claims.workspace_id,
-            user_id=claims.user_id,
-            roles=ROLES_WITH[permission],
-        )
-    except NotAMember as exc:
-        raise Forbidden(_NO_WORKSPACE) from exc
-    except RoleNotAllowed as exc:
-        raise Forbidden(f"this action needs the {permission.value} permission") from exc
-    principal = UserPrincipal(
-        user_id=claims.user_id, workspace_id=claims.workspace_id, role=Role(claims.role)
-    )
-    return principal, False
-
-
-def _rows_context(permission: Permission) -> Callable[..., AsyncIterator[RowsContext[Any]]]:
-    async def context(
-        request: Request,
-        credentials: BearerDep,
-    ) -> AsyncIterator[RowsContext[Any]]:
-        runtime = request.app.state.runtime
-        async with runtime.pool.acquire() as connection:
-            must_commit = False
+        raise Unauthenticated(_MISSING_CREDENTIALS)
+    database = runtime.database
+    expires_at: float | None = None
+    async with AsyncExitStack() as stack:
+        principal: AnyPrincipal
+        if token.startswith(API_KEY_PREFIX):
+            tx = await stack.enter_async_context(database.transaction(orm=orm))
+            key_principal = await authenticate_key(tx, key=token)
+            if key_principal is None:
+                raise Unauthenticated("API key is not valid, or has been revoked or has expired")
+            principal = key_principal
+        else:
+            claims = runtime.tokens.verify(token)
+            expires_at = claims.expires_at
+            roles = ROLES_WITH[permission] if permission is not None else tuple(Role)
             try:
-                principal, must_commit = await _begin_reading(
-                    connection,
-                    runtime,
-                    credentials.credentials if credentials else None,
-                    permission,
-                )
-                yield RowsContext(connection=connection, principal=principal, runtime=runtime)
-            finally:
-                await end_reading(connection, commit=must_commit)
+                if claims.workspace_id is None:
+                    raise NotAMember
+                scope = member_scope(claims.workspace_id, claims.user_id, roles)
+                tx = await stack.enter_async_context(database.transaction(scope, orm=orm))
+                principal = UserPrincipal(user_id=claims.user_id, workspace_id=claims.workspace_id)
+            except NotAMember:
+                if permission is not None:
+                    raise Forbidden(_NO_WORKSPACE) from None
+                scope = user_scope(claims.user_id)
+                tx = await stack.enter_async_context(database.transaction(scope, orm=orm))
+                principal = AccountPrincipal(user_id=claims.user_id)
+            except RoleNotAllowed:
+                assert permission is not None
+                raise Forbidden(f"this action needs the {permission.value} permission") from None
+        if permission is not None:
+            _check(principal, permission, workspace_only=workspace_only)
+        yield Context(tx=tx, principal=principal, runtime=runtime, expires_at=expires_at)
+
+
+def scope_of(principal: Principal, permission: Permission = Permission.CHANGES_READ) -> Scope:
+    """A later transaction on behalf of an authenticated principal (a live stream reading on):
+    a member is checked again by the database each time."""
+    if isinstance(principal, UserPrincipal):
+        return member_scope(principal.workspace_id, principal.user_id, ROLES_WITH[permission])
+    if isinstance(principal, VendorPrincipal):
+        return vendor_scope(principal.vendor_id)
+    return workspace_scope(principal.workspace_id)
+
+
+def _context(
+    permission: Permission | None, *, workspace_only: bool, orm: bool
+) -> Callable[..., AsyncIterator[Context[Any]]]:
+    """One flat dependency per permission: FastAPI's per-dependency bookkeeping is a real
+    share of a request's CPU."""
+
+    async def context(request: Request, credentials: BearerDep) -> AsyncIterator[Context[Any]]:
+        async with authenticated(
+            request.app.state.runtime,
+            credentials.credentials if credentials else None,
+            permission,
+            workspace_only=workspace_only,
+            orm=orm,
+        ) as opened:
+            yield opened
 
     return context
 
 
-def reads_rows(permission: Permission) -> Any:
-    """Like ``reads``, on a bare asyncpg connection: for hot list endpoints."""
-    return Depends(_rows_context(permission), scope="function")
+async def _unauthenticated(request: Request) -> AsyncIterator[Transaction]:
+    async with request.app.state.runtime.database.transaction(orm=True) as tx:
+        yield tx
 
+
+# Sign-up, login and refresh: no principal yet; the services scope as they go.
+AnonymousTx = Annotated[Transaction, Depends(_unauthenticated, scope="function")]
 
 AnyContext = Annotated[
-    Context[AnyPrincipal], Depends(_context(None, workspace_only=False), scope="function")
+    Context[AnyPrincipal],
+    Depends(_context(None, workspace_only=False, orm=True), scope="function"),
 ]
 
 
 def reads(permission: Permission) -> Any:
     """A context for reading, open to vendor principals where the permission allows."""
-    return Depends(_context(permission, workspace_only=False), scope="function")
+    return Depends(_context(permission, workspace_only=False, orm=True), scope="function")
+
+
+def reads_rows(permission: Permission) -> Any:
+    """Like ``reads``, without the ORM: for lists that go from SQL rows straight to JSON."""
+    return Depends(_context(permission, workspace_only=False, orm=False), scope="function")
 
 
 def in_workspace(permission: Permission) -> Any:
     """A context acting in the caller's own workspace; never open to vendor principals."""
-    return Depends(_context(permission, workspace_only=True), scope="function")
+    return Depends(_context(permission, workspace_only=True, orm=True), scope="function")
 
 
 async def _user_context(context: AnyContext) -> Context[AnyPrincipal]:
@@ -252,7 +223,7 @@ async def current_user(context: Context[AnyPrincipal]) -> User:
     assert isinstance(principal, UserPrincipal | AccountPrincipal)
     user = await context.session.get(User, principal.user_id)
     if user is None or user.disabled_at is not None:
-        raise Unauthorized("this account no longer exists or is disabled")
+        raise Unauthenticated("this account no longer exists or is disabled")
     return user
 
 

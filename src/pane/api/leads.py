@@ -8,10 +8,10 @@ from fastapi import APIRouter, Header, Query
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
-from pane.api.deps import Context, RowsContext, in_workspace, reads, reads_rows
+from pane.api.deps import Context, in_workspace, reads, reads_rows
 from pane.api.schemas import LeadDetail, LeadOut, LeadPatch, PageOf, json_response
 from pane.api.vendors import NO_NUL
-from pane.errors import BadRequest
+from pane.errors import Malformed
 from pane.instants import Instant
 from pane.models import Lead
 from pane.principal import Permission, Principal, WorkspacePrincipal
@@ -22,7 +22,7 @@ from pane.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
 router = APIRouter(prefix="/v1/leads", tags=["leads"])
 
 LeadReader = Annotated[Context[Principal], reads(Permission.LEADS_READ)]
-LeadRows = Annotated[RowsContext[Principal], reads_rows(Permission.LEADS_READ)]
+LeadRows = Annotated[Context[Principal], reads_rows(Permission.LEADS_READ)]
 LeadWriter = Annotated[Context[WorkspacePrincipal], in_workspace(Permission.LEADS_WRITE)]
 
 # Versions are PostgreSQL integers: at most ten digits, so a huge number never reaches int().
@@ -39,7 +39,7 @@ def _expected_version(if_match: str | None) -> int | None:
         return None
     match = _ETAG.match(if_match)
     if match is None or int(match.group(1)) > _MAX_VERSION:
-        raise BadRequest('If-Match must be an ETag from this API, like "3"')
+        raise Malformed('If-Match must be an ETag from this API, like "3"')
     return int(match.group(1))
 
 
@@ -70,7 +70,7 @@ async def list_leads(context: LeadRows, query: Annotated[LeadQuery, Query()]) ->
     """Leads, newest first, in stable pages. A vendor key sees its own leads in every workspace
     that actively links it. The vendor's raw payload is in the single-lead view."""
     page = await leads.list_leads(
-        context.connection,
+        context.tx,
         principal=context.principal,
         filters=LeadFilters(
             vendor_id=query.vendor_id,
@@ -88,7 +88,7 @@ async def list_leads(context: LeadRows, query: Annotated[LeadQuery, Query()]) ->
 async def get_lead(lead_id: uuid.UUID, context: LeadReader) -> Response:
     """One lead with the vendor's original payload. The `ETag` header carries its version for
     a later `If-Match`."""
-    lead = await leads.get_lead(context.session, principal=context.principal, lead_id=lead_id)
+    lead = await leads.get_lead(context.tx, principal=context.principal, lead_id=lead_id)
     return json_response(leads.lead_json(lead), headers={"ETag": _etag(lead)})
 
 
@@ -107,7 +107,7 @@ async def update_lead(
     assign an owner, or keep notes. Send `If-Match` to refuse (412) if someone changed it first.
     Rejecting needs a `status_reason`."""
     lead = await leads.update_lead(
-        context.session,
+        context.tx,
         actor=context.principal,
         lead_id=lead_id,
         expected_version=_expected_version(if_match),

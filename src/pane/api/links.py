@@ -5,7 +5,6 @@ from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, status
-from starlette.background import BackgroundTask
 from starlette.responses import Response
 
 from pane.api.deps import Context, in_workspace, reads
@@ -44,7 +43,7 @@ async def create_link(body: LinkIn, context: LinkWriter) -> Response:
     are encrypted at rest and never returned; `has_credentials` says whether some are stored.
     The first sync starts within a minute."""
     link = await links.create_link(
-        context.session,
+        context.tx,
         actor=context.principal,
         keyring=context.runtime.keyring,
         vendor_id=body.vendor_id,
@@ -64,14 +63,14 @@ async def list_links(
 ) -> Response:
     """The workspace's vendor links; for a vendor key, the workspaces that link this vendor."""
     page = await links.list_links(
-        context.session, principal=context.principal, cursor=cursor, limit=limit
+        context.tx, principal=context.principal, cursor=cursor, limit=limit
     )
     return Response(page.to_json(), media_type="application/json")
 
 
 @router.get("/{link_id}", response_model=LinkOut)
 async def get_link(link_id: uuid.UUID, context: LinkReader) -> Response:
-    link = await links.get_link(context.session, principal=context.principal, link_id=link_id)
+    link = await links.get_link(context.tx, principal=context.principal, link_id=link_id)
     return json_response(links.link_json(link))
 
 
@@ -80,7 +79,7 @@ async def update_link(link_id: uuid.UUID, body: LinkUpdate, context: LinkWriter)
     """Replace the link's config and/or credentials (checked with the vendor first, 422 if it
     refuses them), or its sync schedule. New credentials that work end `needs_reauth`."""
     link = await links.update_link(
-        context.session,
+        context.tx,
         actor=context.principal,
         keyring=context.runtime.keyring,
         link_id=link_id,
@@ -97,7 +96,7 @@ async def update_link(link_id: uuid.UUID, body: LinkUpdate, context: LinkWriter)
 async def pause_link(link_id: uuid.UUID, context: LinkWriter) -> Response:
     """Stop syncing this vendor; the vendor's key stops seeing this workspace's rows."""
     link = await links.set_link_status(
-        context.session, actor=context.principal, link_id=link_id, status=LinkStatus.PAUSED
+        context.tx, actor=context.principal, link_id=link_id, status=LinkStatus.PAUSED
     )
     return json_response(links.link_json(link))
 
@@ -105,7 +104,7 @@ async def pause_link(link_id: uuid.UUID, context: LinkWriter) -> Response:
 @router.post("/{link_id}/resume", response_model=LinkOut)
 async def resume_link(link_id: uuid.UUID, context: LinkWriter) -> Response:
     link = await links.set_link_status(
-        context.session, actor=context.principal, link_id=link_id, status=LinkStatus.ACTIVE
+        context.tx, actor=context.principal, link_id=link_id, status=LinkStatus.ACTIVE
     )
     return json_response(links.link_json(link))
 
@@ -113,7 +112,7 @@ async def resume_link(link_id: uuid.UUID, context: LinkWriter) -> Response:
 @router.delete("/{link_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_link(link_id: uuid.UUID, context: LinkWriter) -> Response:
     """Unlink the vendor. Leads already received stay in the workspace."""
-    await links.delete_link(context.session, actor=context.principal, link_id=link_id)
+    await links.delete_link(context.tx, actor=context.principal, link_id=link_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -127,22 +126,13 @@ async def start_sync(
     when it ends. 409 when the link is paused or needs new credentials."""
     request = body or SyncRequest()
     run = await sync.request_sync(
-        context.session,
+        context.tx,
         actor=context.principal,
         link_id=link_id,
         streams=request.streams,
         full_resync=request.full_resync,
     )
-    response = json_response(run, status_code=status.HTTP_202_ACCEPTED)
-    # A background task runs once the response is on its way: after the run has committed.
-    response.background = BackgroundTask(
-        sync.enqueue_requested,
-        context.runtime.redis,
-        workspace_id=context.principal.workspace_id,
-        link_id=link_id,
-        run_id=run["id"],
-    )
-    return response
+    return json_response(run, status_code=status.HTTP_202_ACCEPTED)
 
 
 @router.get("/{link_id}/runs", response_model=PageOf[SyncRunOut])
@@ -152,14 +142,12 @@ async def list_runs(
     """The link's sync runs, newest first: trigger, status, counts (fetched, created, updated,
     unchanged, deleted, failed), the records that failed with their payload, and the error."""
     page = await sync.list_runs(
-        context.session, actor=context.principal, link_id=link_id, cursor=cursor, limit=limit
+        context.tx, actor=context.principal, link_id=link_id, cursor=cursor, limit=limit
     )
     return Response(page.to_json(), media_type="application/json")
 
 
 @router.get("/{link_id}/runs/{run_id}", response_model=SyncRunOut)
 async def get_run(link_id: uuid.UUID, run_id: uuid.UUID, context: RunReader) -> Response:
-    run = await sync.get_run(
-        context.session, actor=context.principal, link_id=link_id, run_id=run_id
-    )
+    run = await sync.get_run(context.tx, actor=context.principal, link_id=link_id, run_id=run_id)
     return json_response(run)

@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, status
-from sqlalchemy import select
 from starlette.responses import Response
 
 from pane.api.deps import AnyContext, Context, UserContext, current_user, in_workspace
@@ -15,41 +14,26 @@ from pane.api.schemas import (
     WorkspaceRename,
     json_response,
 )
-from pane.models import Membership, Workspace
 from pane.principal import (
+    ROLE_PERMISSIONS,
     AccountPrincipal,
     ApiKeyPrincipal,
     Permission,
+    Role,
     UserPrincipal,
     VendorPrincipal,
     WorkspacePrincipal,
 )
-from pane.services import auth, members
-from pane.services.audit import record_audit
-from pane.services.events import record_event
+from pane.services import auth, members, workspaces
 
 router = APIRouter(prefix="/v1", tags=["me"])
-
-
-async def _workspaces_of(context: Context[Any]) -> list[dict[str, Any]]:
-    principal = context.principal
-    rows = await context.session.execute(
-        select(Workspace, Membership.role)
-        .join(Membership, Membership.workspace_id == Workspace.id)
-        .where(Membership.user_id == principal.user_id)
-        .order_by(Membership.created_at)
-    )
-    return [
-        {"id": ws.id, "name": ws.name, "role": role, "created_at": ws.created_at}
-        for ws, role in rows
-    ]
 
 
 @router.get("/me", response_model=Me)
 async def me(context: AnyContext) -> Response:
     """Who the credentials belong to, the workspace they act in, and what they may do there."""
     principal = context.principal
-    body: dict[str, Any] = {"permissions": sorted(principal.permissions), "workspaces": []}
+    body: dict[str, Any] = {"permissions": [], "workspaces": []}
     if isinstance(principal, UserPrincipal | AccountPrincipal):
         user = await current_user(context)
         body["kind"] = "user"
@@ -59,24 +43,21 @@ async def me(context: AnyContext) -> Response:
             "name": user.name,
             "created_at": user.created_at,
         }
-        body["workspaces"] = await _workspaces_of(context)
+        body["workspaces"] = await workspaces.memberships_of(context.tx, user_id=user.id)
         if isinstance(principal, UserPrincipal):
-            body["workspace"] = next(
-                ws for ws in body["workspaces"] if ws["id"] == principal.workspace_id
-            )
+            current = next(ws for ws in body["workspaces"] if ws["id"] == principal.workspace_id)
+            body["workspace"] = current
+            body["permissions"] = sorted(ROLE_PERMISSIONS[Role(current["role"])])
     elif isinstance(principal, ApiKeyPrincipal):
-        workspace = await context.session.get(Workspace, principal.workspace_id)
-        assert workspace is not None
+        workspace = await workspaces.get_workspace(context.tx, workspace_id=principal.workspace_id)
         body["kind"] = "api_key"
-        body["workspace"] = {
-            "id": workspace.id,
-            "name": workspace.name,
-            "created_at": workspace.created_at,
-        }
+        body["workspace"] = workspaces.workspace_json(workspace)
+        body["permissions"] = sorted(principal.permissions)
     else:
         assert isinstance(principal, VendorPrincipal)
         body["kind"] = "vendor"
         body["vendor_id"] = principal.vendor_id
+        body["permissions"] = sorted(principal.permissions)
     return json_response(body)
 
 
@@ -84,15 +65,9 @@ async def me(context: AnyContext) -> Response:
 async def create_workspace(body: NewWorkspace, context: UserContext) -> Response:
     """Create another workspace with yourself as owner. Log in or refresh with its id to use it."""
     user = await current_user(context)
-    workspace = await auth.create_workspace(context.session, name=body.name, owner_id=user.id)
+    workspace = await auth.create_workspace(context.tx, name=body.name, owner_id=user.id)
     return json_response(
-        {
-            "id": workspace.id,
-            "name": workspace.name,
-            "role": "owner",
-            "created_at": workspace.created_at,
-        },
-        status_code=status.HTTP_201_CREATED,
+        workspaces.workspace_json(workspace, Role.OWNER), status_code=status.HTTP_201_CREATED
     )
 
 
@@ -102,32 +77,8 @@ async def rename_workspace(
     context: Annotated[Context[WorkspacePrincipal], in_workspace(Permission.WORKSPACE_WRITE)],
 ) -> Response:
     """Rename the current workspace (owners only)."""
-    workspace = await context.session.get(Workspace, context.principal.workspace_id)
-    assert workspace is not None
-    previous = workspace.name
-    workspace.name = body.name
-    await context.session.flush()
-    await record_event(
-        context.session,
-        workspace_id=workspace.id,
-        actor=context.principal.actor,
-        entity="workspace",
-        entity_id=workspace.id,
-        action="renamed",
-        data={"from": previous, "to": body.name},
-    )
-    await record_audit(
-        context.session,
-        workspace_id=workspace.id,
-        actor=context.principal.actor,
-        action="workspace.renamed",
-        target_type="workspace",
-        target_id=workspace.id,
-        details={"from": previous, "to": body.name},
-    )
-    return json_response(
-        {"id": workspace.id, "name": workspace.name, "created_at": workspace.created_at}
-    )
+    workspace = await workspaces.rename(context.tx, actor=context.principal, name=body.name)
+    return json_response(workspaces.workspace_json(workspace))
 
 
 @router.post("/invitations/accept", response_model=WorkspaceOut)
@@ -135,14 +86,6 @@ async def accept_invitation(body: AcceptInvitation, context: UserContext) -> Res
     """Join the workspace an invitation was sent for. The invitation must be addressed to your
     account's email. Refresh with the returned workspace id to act in it."""
     user = await current_user(context)
-    membership = await members.accept_invitation(context.session, user=user, token=body.token)
-    workspace = await context.session.get(Workspace, membership.workspace_id)
-    assert workspace is not None
-    return json_response(
-        {
-            "id": workspace.id,
-            "name": workspace.name,
-            "role": membership.role,
-            "created_at": workspace.created_at,
-        }
-    )
+    membership = await members.accept_invitation(context.tx, user=user, token=body.token)
+    workspace = await workspaces.get_workspace(context.tx, workspace_id=membership.workspace_id)
+    return json_response(workspaces.workspace_json(workspace, membership.role))

@@ -17,7 +17,6 @@ from pane.api.schemas import (
     json_response,
 )
 from pane.api.vendors import Cursor, Limit
-from pane.errors import Forbidden
 from pane.models import Invitation
 from pane.principal import Permission, WorkspacePrincipal
 from pane.services import members
@@ -45,7 +44,7 @@ async def list_members(
 ) -> Response:
     """Everyone in the current workspace, with their role, in the order they joined."""
     page = await members.list_members(
-        context.session, workspace_id=context.principal.workspace_id, cursor=cursor, limit=limit
+        context.tx, workspace_id=context.principal.workspace_id, cursor=cursor, limit=limit
     )
     return Response(page.to_json(), media_type="application/json")
 
@@ -54,12 +53,10 @@ async def list_members(
 async def change_role(user_id: uuid.UUID, body: RoleChange, context: MembersWriter) -> Response:
     """Change a member's role (owners and admins; only owners grant or remove `owner`, and the
     last owner cannot be demoted)."""
-    await members.change_role(
-        context.session, actor=context.principal, user_id=user_id, role=body.role
-    )
+    await members.change_role(context.tx, actor=context.principal, user_id=user_id, role=body.role)
     return json_response(
         await members.get_member(
-            context.session, workspace_id=context.principal.workspace_id, user_id=user_id
+            context.tx, workspace_id=context.principal.workspace_id, user_id=user_id
         )
     )
 
@@ -67,12 +64,7 @@ async def change_role(user_id: uuid.UUID, body: RoleChange, context: MembersWrit
 @router.delete("/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def remove_member(user_id: uuid.UUID, context: MembersReader) -> Response:
     """Remove a member (owners and admins), or leave the workspace yourself."""
-    principal = context.principal
-    if getattr(principal, "user_id", None) != user_id and (
-        Permission.MEMBERS_WRITE not in principal.permissions
-    ):
-        raise Forbidden("this action needs the members:write permission")
-    await members.remove_member(context.session, actor=principal, user_id=user_id)
+    await members.remove_member(context.tx, actor=context.principal, user_id=user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -81,7 +73,7 @@ async def invite(body: InvitationIn, context: MembersWriter) -> Response:
     """Invite someone by email. The response carries the invitation token once; send it to the
     invitee, who accepts it with `POST /v1/invitations/accept` after signing up or in."""
     issued = await members.invite(
-        context.session,
+        context.tx,
         actor=context.principal,
         email=str(body.email),
         role=body.role,
@@ -99,7 +91,7 @@ async def list_invitations(
 ) -> Response:
     """Invitations not yet accepted, revoked or expired, oldest first."""
     pending, next_cursor = await members.list_invitations(
-        context.session, workspace_id=context.principal.workspace_id, cursor=cursor, limit=limit
+        context.tx, workspace_id=context.principal.workspace_id, cursor=cursor, limit=limit
     )
     return json_response(
         {"items": [_invitation_json(item) for item in pending], "next_cursor": next_cursor}
@@ -110,6 +102,6 @@ async def list_invitations(
 async def revoke_invitation(invitation_id: uuid.UUID, context: MembersWriter) -> Response:
     """Withdraw a pending invitation."""
     await members.revoke_invitation(
-        context.session, actor=context.principal, invitation_id=invitation_id
+        context.tx, actor=context.principal, invitation_id=invitation_id
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)

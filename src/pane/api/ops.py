@@ -6,7 +6,6 @@ import os
 from fastapi import APIRouter
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
-from sqlalchemy import text
 from starlette.responses import Response
 
 from pane.api.deps import RuntimeDep
@@ -25,8 +24,8 @@ async def healthz() -> Response:
 
 async def _database(runtime: RuntimeDep) -> str | None:
     try:
-        async with asyncio.timeout(_CHECK_TIMEOUT_SECONDS), runtime.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+        async with asyncio.timeout(_CHECK_TIMEOUT_SECONDS), runtime.database.transaction() as tx:
+            await tx.connection.execute("SELECT 1")
     except Exception as exc:
         return f"database unreachable: {type(exc).__name__}"
     return None

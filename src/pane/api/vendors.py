@@ -29,11 +29,11 @@ async def list_vendors(
     limit: Limit = DEFAULT_LIMIT,
 ) -> Response:
     """The catalog of vendors and distributors a workspace can link, by name."""
-    page = await vendors.list_vendors(context.session, q=q, kind=kind, cursor=cursor, limit=limit)
+    page = await vendors.list_vendors(context.tx, q=q, kind=kind, cursor=cursor, limit=limit)
     return Response(page.to_json(), media_type="application/json")
 
 
 @router.get("/{vendor_id}", response_model=VendorOut)
 async def get_vendor(vendor_id: uuid.UUID, context: AnyContext) -> Response:
-    vendor = await vendors.get_vendor(context.session, vendor_id=vendor_id)
+    vendor = await vendors.get_vendor(context.tx, vendor_id=vendor_id)
     return json_response(vendors.vendor_json(vendor))

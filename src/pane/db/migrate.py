@@ -7,7 +7,7 @@ from alembic.config import Config
 from sqlalchemy.engine import Connection
 
 import pane
-from pane.db.engine import create_engine
+from pane.db.database import migration_engine
 
 
 def migrations_dir() -> Path:
@@ -25,7 +25,7 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 async def upgrade(url: str, revision: str = "head") -> None:
-    engine = create_engine(url, pool_size=1)
+    engine = migration_engine(url)
     try:
         async with engine.begin() as connection:
             await connection.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))

@@ -1,10 +1,8 @@
 """Refuse to run as a role that row-level security would not hold back."""
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from pane.db.database import Database
 
-_CHECK = text(
-    """
+_CHECK = """
     SELECT r.rolname, r.rolsuper, r.rolbypassrls,
       COALESCE((
         SELECT array_agg(c.relname::text ORDER BY c.relname)
@@ -17,27 +15,26 @@ _CHECK = text(
           AND pg_has_role(current_user, c.relowner, 'USAGE')
       ), '{}') AS owned
     FROM pg_roles r WHERE r.rolname = current_user
-    """
-)
+"""
 
 
 class UnsafeDatabaseRole(RuntimeError):
     pass
 
 
-async def assert_runtime_role_is_safe(engine: AsyncEngine) -> None:
-    async with engine.connect() as connection:
-        row = (await connection.execute(_CHECK)).one()
+async def assert_runtime_role_is_safe(database: Database) -> None:
+    async with database.transaction() as tx:
+        row = await tx.connection.fetchrow(_CHECK)
     problems = []
-    if row.rolsuper:
+    if row["rolsuper"]:
         problems.append("is a superuser")
-    if row.rolbypassrls:
+    if row["rolbypassrls"]:
         problems.append("has BYPASSRLS")
-    if row.owned:
-        problems.append(f"owns (or is a member of the owner of) {', '.join(row.owned)}")
+    if row["owned"]:
+        problems.append(f"owns (or is a member of the owner of) {', '.join(row['owned'])}")
     if problems:
         raise UnsafeDatabaseRole(
-            f"refusing to start: the runtime database role {row.rolname!r} "
+            f"refusing to start: the runtime database role {row['rolname']!r} "
             + " and ".join(problems)
             + "; row-level security would not isolate tenants. Connect PANE_DATABASE_URL as "
             "pane_app (see README, 'Running on your own PostgreSQL')."

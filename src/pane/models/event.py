@@ -18,10 +18,9 @@ class Event(Base):
     )
     seq: Mapped[int] = mapped_column(primary_key=True)
     id: Mapped[uuid.UUID]
-    entity: Mapped[str]
+    type: Mapped[str]
     entity_id: Mapped[uuid.UUID]
     vendor_id: Mapped[uuid.UUID | None]
-    action: Mapped[str]
     actor_type: Mapped[str]
     actor_id: Mapped[uuid.UUID | None]
     data: Mapped[dict[str, Any]]

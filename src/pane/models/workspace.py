@@ -14,6 +14,7 @@ class Workspace(Timestamps, Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     name: Mapped[str]
     event_seq: Mapped[int] = mapped_column(default=0)
+    events_purged_seq: Mapped[int] = mapped_column(default=0)
 
 
 class Membership(Timestamps, Base):

@@ -10,13 +10,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import asyncpg
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from pane.db.engine import driver_connection
-from pane.db.tenant import Bind, enter_vendor, enter_workspace, known_scopes, match_api_key
-from pane.errors import NotFound, Unprocessable
+from pane.catalogue import ApiKeyState, EventType
+from pane.db.database import Transaction, vendor_scope, workspace_scope
+from pane.errors import Invalid, NotFound
 from pane.ids import new_id
 from pane.models import ApiKey, Vendor, VendorApiKey
 from pane.principal import (
@@ -27,7 +25,9 @@ from pane.principal import (
     VendorPrincipal,
     WorkspacePrincipal,
 )
+from pane.services import events
 from pane.services.audit import record_audit
+from pane.services.events import NewEvent
 from pane.services.pagination import page_by_id
 from pane.services.security import new_api_key, token_digest
 
@@ -48,7 +48,7 @@ class IssuedKey:
 
 
 async def create_workspace_key(
-    session: AsyncSession,
+    tx: Transaction,
     *,
     actor: WorkspacePrincipal,
     name: str,
@@ -57,12 +57,12 @@ async def create_workspace_key(
 ) -> IssuedKey:
     not_grantable = sorted(str(scope) for scope in set(scopes) - API_KEY_SCOPES)
     if not_grantable:
-        raise Unprocessable(
+        raise Invalid(
             f"scopes not available to API keys: {', '.join(not_grantable)}",
             errors=[{"field": "body.scopes", "message": "not grantable to an API key"}],
         )
     if expires_at is not None and expires_at <= datetime.now(UTC):
-        raise Unprocessable(
+        raise Invalid(
             "expires_at must be in the future",
             errors=[{"field": "body.expires_at", "message": "must be in the future"}],
         )
@@ -77,82 +77,95 @@ async def create_workspace_key(
         created_by=actor.user_id if isinstance(actor, UserPrincipal) else None,
         expires_at=expires_at,
     )
-    session.add(record)
-    await session.flush()
-    await record_audit(
-        session,
-        workspace_id=actor.workspace_id,
-        actor=actor.actor,
-        action="api_key.created",
-        target_type="api_key",
-        target_id=record.id,
-        details={"name": name, "scopes": record.scopes},
-    )
+    tx.session.add(record)
+    await tx.session.flush()
+    await _log(tx, actor, record, EventType.API_KEY_CREATED)
     return IssuedKey(record=record, key=key)
 
 
+async def _log(
+    tx: Transaction, actor: WorkspacePrincipal, record: ApiKey, event: EventType
+) -> None:
+    """A key issued or revoked goes to the change log and to the audit log alike."""
+    state = ApiKeyState(
+        name=record.name, prefix=record.prefix, scopes=record.scopes, expires_at=record.expires_at
+    )
+    await events.record(
+        tx,
+        workspace_id=actor.workspace_id,
+        actor=actor.actor,
+        events=[NewEvent(event, record.id, state)],
+    )
+    await record_audit(
+        tx,
+        workspace_id=actor.workspace_id,
+        actor=actor.actor,
+        action=event.value,
+        target_type="api_key",
+        target_id=record.id,
+        details={"name": record.name, "scopes": record.scopes},
+    )
+
+
 async def list_workspace_keys(
-    session: AsyncSession, *, workspace_id: uuid.UUID, cursor: str | None, limit: int
+    tx: Transaction, *, workspace_id: uuid.UUID, cursor: str | None, limit: int
 ) -> tuple[list[ApiKey], str | None]:
     """The workspace's keys, oldest first, revoked ones included, and the cursor after them."""
     query = select(ApiKey).where(ApiKey.workspace_id == workspace_id)
-    return await page_by_id(session, query, ApiKey.id, kind="api_keys", cursor=cursor, limit=limit)
+    return await page_by_id(
+        tx.session, query, ApiKey.id, kind="api_keys", cursor=cursor, limit=limit
+    )
 
 
 async def revoke_workspace_key(
-    session: AsyncSession, *, actor: WorkspacePrincipal, key_id: uuid.UUID
+    tx: Transaction, *, actor: WorkspacePrincipal, key_id: uuid.UUID
 ) -> ApiKey:
-    record = await session.get(ApiKey, (actor.workspace_id, key_id))
+    record = await tx.session.get(ApiKey, (actor.workspace_id, key_id))
     if record is None:
         raise NotFound(f"no API key {key_id} in this workspace")
     if record.revoked_at is None:
         record.revoked_at = datetime.now(UTC)
-        await session.flush()
-        await record_audit(
-            session,
-            workspace_id=actor.workspace_id,
-            actor=actor.actor,
-            action="api_key.revoked",
-            target_type="api_key",
-            target_id=key_id,
-        )
+        await tx.session.flush()
+        await _log(tx, actor, record, EventType.API_KEY_REVOKED)
     return record
 
 
-async def create_vendor_key(session: AsyncSession, *, vendor_slug: str, name: str) -> IssuedKey:
-    vendor = await session.scalar(select(Vendor).where(Vendor.slug == vendor_slug))
+async def create_vendor_key(tx: Transaction, *, vendor_slug: str, name: str) -> IssuedKey:
+    vendor = await tx.session.scalar(select(Vendor).where(Vendor.slug == vendor_slug))
     if vendor is None:
         raise NotFound(f"no vendor with slug {vendor_slug!r}")
-    await enter_vendor(session, vendor_id=vendor.id)
+    await tx.enter(vendor_scope(vendor.id))
     key, prefix = new_api_key()
     record = VendorApiKey(
         vendor_id=vendor.id, id=new_id(), name=name, prefix=prefix, key_hash=token_digest(key)
     )
-    session.add(record)
-    await session.flush()
+    tx.session.add(record)
+    await tx.session.flush()
     return IssuedKey(record=record, key=key)
 
 
 async def authenticate_key(
-    connection: Bind, *, key: str
+    tx: Transaction, *, key: str
 ) -> ApiKeyPrincipal | VendorPrincipal | None:
-    """Resolve a presented key and scope the transaction to its principal."""
-    match = await match_api_key(connection, key_hash=token_digest(key))
-    if match is None:
-        return None
-    driver = (
-        connection
-        if isinstance(connection, asyncpg.Connection)
-        else (await driver_connection(connection))
+    """Resolve a presented key and scope the transaction to its principal. Knowing the key's
+    digest makes exactly that key row visible (``pane_authenticate_key``)."""
+    row = await tx.connection.fetchrow(
+        "SELECT kind, key_id, workspace_id, vendor_id, scopes FROM pane_authenticate_key($1)",
+        token_digest(key),
     )
-    if match.kind == "vendor" and match.vendor_id is not None:
-        await enter_vendor(connection, vendor_id=match.vendor_id)
-        await driver.execute(_TOUCH_VENDOR_KEY, match.vendor_id, match.key_id)
-        return VendorPrincipal(key_id=match.key_id, vendor_id=match.vendor_id)
-    if match.workspace_id is None:
+    if row is None:
         return None
-    await enter_workspace(connection, workspace_id=match.workspace_id)
-    await driver.execute(_TOUCH_WORKSPACE_KEY, match.workspace_id, match.key_id)
+    if row["kind"] == "vendor" and row["vendor_id"] is not None:
+        await tx.enter(vendor_scope(row["vendor_id"]))
+        await tx.connection.execute(_TOUCH_VENDOR_KEY, row["vendor_id"], row["key_id"])
+        return VendorPrincipal(key_id=row["key_id"], vendor_id=row["vendor_id"])
+    if row["workspace_id"] is None:
+        return None
+    await tx.enter(workspace_scope(row["workspace_id"]))
+    await tx.connection.execute(_TOUCH_WORKSPACE_KEY, row["workspace_id"], row["key_id"])
+    valid = {permission.value for permission in Permission}
     return ApiKeyPrincipal(
-        key_id=match.key_id, workspace_id=match.workspace_id, scopes=known_scopes(match.scopes)
+        key_id=row["key_id"],
+        workspace_id=row["workspace_id"],
+        scopes=frozenset(Permission(scope) for scope in row["scopes"] if scope in valid),
     )

@@ -7,14 +7,14 @@ import uuid
 from typing import Any
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from pane.db.database import Transaction
 from pane.ids import new_id
 from pane.models import AuditEntry
 
 
 async def record_audit(
-    session: AsyncSession,
+    tx: Transaction,
     *,
     workspace_id: uuid.UUID,
     actor: tuple[str, uuid.UUID | None],
@@ -24,7 +24,7 @@ async def record_audit(
     details: dict[str, Any] | None = None,
 ) -> None:
     context = structlog.contextvars.get_contextvars()
-    session.add(
+    tx.session.add(
         AuditEntry(
             workspace_id=workspace_id,
             id=new_id(),
@@ -38,4 +38,4 @@ async def record_audit(
             details=details or {},
         )
     )
-    await session.flush()
+    await tx.session.flush()

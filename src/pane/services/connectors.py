@@ -19,7 +19,7 @@ from pane.connectors.base import AuthContext, CheckFailed, Connector, ConnectorE
 from pane.connectors.http import build_client
 from pane.connectors.http.ratelimit import LinkRateLimit
 from pane.connectors.registry import connectors
-from pane.errors import Unprocessable
+from pane.errors import Invalid
 from pane.secrets import KeyRing
 
 SaveCredentials = Callable[[dict[str, Any]], Awaitable[None]]
@@ -123,10 +123,10 @@ async def check_link(
         ) as instance:
             await instance.check()
     except CheckFailed as exc:
-        raise Unprocessable(f"the vendor refused the link: {exc.reason}") from exc
+        raise Invalid(f"the vendor refused the link: {exc.reason}") from exc
     except httpx.HTTPError as exc:
         reason = str(exc) or type(exc).__name__
-        raise Unprocessable(f"could not reach the vendor: {reason}") from exc
+        raise Invalid(f"could not reach the vendor: {reason}") from exc
     except (ConnectorError, ValidationError) as exc:
-        raise Unprocessable(f"the link does not work: {exc}") from exc
+        raise Invalid(f"the link does not work: {exc}") from exc
     return kept

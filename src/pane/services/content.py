@@ -9,8 +9,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
-
+from pane.db.database import Transaction
 from pane.principal import Principal, VendorPrincipal
 from pane.services.pagination import Page, decode_cursor, encode_cursor
 
@@ -64,7 +63,7 @@ class _Query:
 
 
 async def _page(
-    connection: asyncpg.Connection,
+    tx: Transaction,
     query: _Query,
     *,
     table: str,
@@ -75,7 +74,7 @@ async def _page(
     if cursor:
         (after,) = decode_cursor(table, cursor, (uuid.UUID,))
         query.add("id < {}", after)
-    rows = await connection.fetch(
+    rows = await tx.connection.fetch(
         query.sql(table, columns, order="id DESC", limit=limit), *query.args
     )
     next_cursor = None
@@ -86,7 +85,7 @@ async def _page(
 
 
 async def list_campaigns(
-    connection: asyncpg.Connection,
+    tx: Transaction,
     *,
     principal: Principal,
     vendor_id: uuid.UUID | None,
@@ -100,12 +99,12 @@ async def list_campaigns(
     if status is not None:
         query.add("status = {}", status)
     return await _page(
-        connection, query, table="campaigns", columns=CAMPAIGN_COLUMNS, cursor=cursor, limit=limit
+        tx, query, table="campaigns", columns=CAMPAIGN_COLUMNS, cursor=cursor, limit=limit
     )
 
 
 async def list_price_items(
-    connection: asyncpg.Connection,
+    tx: Transaction,
     *,
     principal: Principal,
     vendor_id: uuid.UUID | None,
@@ -122,7 +121,7 @@ async def list_price_items(
     if q:
         query.add("lower(sku || ' ' || coalesce(name, '')) LIKE {}", f"%{_escape_like(q)}%")
     return await _page(
-        connection,
+        tx,
         query,
         table="price_items",
         columns=PRICE_ITEM_COLUMNS,
@@ -132,7 +131,7 @@ async def list_price_items(
 
 
 async def compare_price_items(
-    connection: asyncpg.Connection, *, principal: Principal, sku: str, limit: int
+    tx: Transaction, *, principal: Principal, sku: str, limit: int
 ) -> list[dict[str, Any]]:
     """One SKU across every vendor and distributor: best margin first, then lowest cost."""
     query = _Query.scoped(principal, alias="p.")
@@ -149,12 +148,12 @@ async def compare_price_items(
         " ORDER BY p.margin DESC NULLS LAST, p.partner_cost ASC NULLS LAST, p.id"
         f" LIMIT ${len(query.args)}"
     )
-    rows = await connection.fetch(sql, *query.args)
+    rows = await tx.connection.fetch(sql, *query.args)
     return [dict(row) for row in rows]
 
 
 async def list_assets(
-    connection: asyncpg.Connection,
+    tx: Transaction,
     *,
     principal: Principal,
     vendor_id: uuid.UUID | None,
@@ -173,6 +172,4 @@ async def list_assets(
         query.add("language = {}", language)
     if q:
         query.add("lower(title || ' ' || coalesce(product, '')) LIKE {}", f"%{_escape_like(q)}%")
-    return await _page(
-        connection, query, table="assets", columns=ASSET_COLUMNS, cursor=cursor, limit=limit
-    )
+    return await _page(tx, query, table="assets", columns=ASSET_COLUMNS, cursor=cursor, limit=limit)

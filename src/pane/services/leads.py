@@ -8,15 +8,16 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-import asyncpg
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from pane.errors import Conflict, NotFound, PreconditionFailed, Unprocessable
+from pane.catalogue import EventType, RecordUpdated
+from pane.db.database import Transaction
+from pane.errors import Conflict, Invalid, NotFound, Stale
 from pane.models import Lead
 from pane.principal import Principal, VendorPrincipal, WorkspacePrincipal
-from pane.services.events import record_event
+from pane.services import events
+from pane.services.events import NewEvent
 from pane.services.pagination import Page, decode_cursor, encode_cursor
 
 
@@ -115,7 +116,7 @@ def build_list_query(
 
 
 async def list_leads(
-    connection: asyncpg.Connection,
+    tx: Transaction,
     *,
     principal: Principal,
     filters: LeadFilters,
@@ -124,7 +125,7 @@ async def list_leads(
 ) -> Page:
     after = decode_cursor("leads", cursor, (uuid.UUID,))[0] if cursor else None
     sql, args = build_list_query(principal, filters, after, limit)
-    rows = await connection.fetch(sql, *args)
+    rows = await tx.connection.fetch(sql, *args)
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
@@ -140,7 +141,7 @@ def lead_json(lead: Lead, *, include_raw: bool = True) -> dict[str, Any]:
 
 
 async def get_lead(
-    session: AsyncSession, *, principal: Principal, lead_id: uuid.UUID, for_update: bool = False
+    tx: Transaction, *, principal: Principal, lead_id: uuid.UUID, for_update: bool = False
 ) -> Lead:
     query = select(Lead).where(Lead.id == lead_id, Lead.deleted_at.is_(None))
     if isinstance(principal, VendorPrincipal):
@@ -149,14 +150,14 @@ async def get_lead(
         query = query.where(Lead.workspace_id == principal.workspace_id)
     if for_update:
         query = query.with_for_update()
-    lead = await session.scalar(query)
+    lead = await tx.session.scalar(query)
     if lead is None:
         raise NotFound(f"no lead {lead_id}")
     return lead
 
 
 async def update_lead(
-    session: AsyncSession,
+    tx: Transaction,
     *,
     actor: WorkspacePrincipal,
     lead_id: uuid.UUID,
@@ -164,9 +165,9 @@ async def update_lead(
     changes: dict[str, Any],
 ) -> Lead:
     """Apply ``changes`` (status, status_reason, owner_id, notes) and log them as one event."""
-    lead = await get_lead(session, principal=actor, lead_id=lead_id, for_update=True)
+    lead = await get_lead(tx, principal=actor, lead_id=lead_id, for_update=True)
     if expected_version is not None and lead.version != expected_version:
-        raise PreconditionFailed(
+        raise Stale(
             f"lead {lead_id} is at version {lead.version}, not {expected_version}; "
             "fetch it again and reapply your change",
             current_version=lead.version,
@@ -176,7 +177,7 @@ async def update_lead(
     diff: dict[str, list[Any]] = {}
     for field, value in changes.items():
         if field == "status" and value is None:
-            raise Unprocessable(
+            raise Invalid(
                 "status cannot be null",
                 errors=[{"field": "body.status", "message": "cannot be null"}],
             )
@@ -185,30 +186,33 @@ async def update_lead(
             diff[field] = [before, value]
             setattr(lead, field, value)
     if lead.status == LeadStatus.REJECTED and not (lead.status_reason or "").strip():
-        raise Unprocessable(
+        raise Invalid(
             "a rejected lead needs a status_reason the vendor can act on",
             errors=[{"field": "body.status_reason", "message": "required when rejected"}],
         )
     if not diff:
         return lead
     try:
-        await session.flush()
+        await tx.session.flush()
     except IntegrityError as exc:
         if "owner_id" in diff:
-            raise Unprocessable(
+            raise Invalid(
                 "owner_id must be a member of this workspace",
                 errors=[{"field": "body.owner_id", "message": "not a member of this workspace"}],
             ) from exc
         raise
-    await record_event(
-        session,
+    await events.record(
+        tx,
         workspace_id=lead.workspace_id,
         actor=actor.actor,
-        entity="lead",
-        entity_id=lead.id,
-        vendor_id=lead.vendor_id,
-        action="updated",
-        data={"changes": diff, "version": lead.version},
+        events=[
+            NewEvent(
+                EventType.LEAD_UPDATED,
+                lead.id,
+                RecordUpdated(external_id=lead.external_id, changed=diff, version=lead.version),
+                vendor_id=lead.vendor_id,
+            )
+        ],
     )
     return lead
 

@@ -12,18 +12,20 @@ import orjson
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from pane.catalogue import EventType, LinkState, LinkUpdated, Payload
 from pane.connectors.base import Connector
 from pane.connectors.registry import connectors
-from pane.errors import Conflict, NotFound, Unprocessable
+from pane.db.database import Transaction
+from pane.errors import Conflict, Invalid, NotFound
 from pane.ids import new_id
 from pane.models import Vendor, VendorLink
 from pane.models.base import utcnow
 from pane.principal import Principal, VendorPrincipal, WorkspacePrincipal
 from pane.secrets import KeyRing
+from pane.services import events
 from pane.services.audit import record_audit
-from pane.services.events import record_event
+from pane.services.events import NewEvent
 from pane.services.pagination import Page, page_by_id
 
 
@@ -83,7 +85,7 @@ def _connector(name: str) -> type[Connector]:
     found = connectors().get(name)
     if found is None:
         available = ", ".join(connectors()) or "none installed"
-        raise Unprocessable(
+        raise Invalid(
             f"no connector {name!r} is installed (available: {available})",
             errors=[{"field": "body.connector", "message": "unknown connector"}],
         )
@@ -95,7 +97,7 @@ def validated_config(connector: type[Connector], config: dict[str, Any]) -> dict
     try:
         return connector.config_model.model_validate(config).model_dump(mode="json")
     except ValidationError as exc:
-        raise Unprocessable(
+        raise Invalid(
             f"config does not fit the {connector.name} connector",
             errors=_field_errors(exc, "body.config"),
         ) from exc
@@ -105,7 +107,7 @@ def validate_credentials(connector: type[Connector], credentials: dict[str, Any]
     try:
         connector.credentials_model.model_validate(credentials)
     except ValidationError as exc:
-        raise Unprocessable(
+        raise Invalid(
             f"credentials do not fit the {connector.name} connector",
             errors=_field_errors(exc, "body.credentials"),
         ) from exc
@@ -135,23 +137,31 @@ def _seal(keyring: KeyRing, credentials: dict[str, Any] | None) -> str | None:
 
 
 async def _record(
-    session: AsyncSession, actor: WorkspacePrincipal, link: VendorLink, action: str
+    tx: Transaction,
+    actor: WorkspacePrincipal,
+    link: VendorLink,
+    event: EventType,
+    data: Payload | None = None,
 ) -> None:
-    await record_event(
-        session,
+    """A link change goes to the change log and to the audit log alike."""
+    await events.record(
+        tx,
         workspace_id=link.workspace_id,
         actor=actor.actor,
-        entity="link",
-        entity_id=link.id,
-        vendor_id=link.vendor_id,
-        action=action,
-        data={"status": link.status, "connector": link.connector},
+        events=[
+            NewEvent(
+                event,
+                link.id,
+                data or LinkState(status=link.status, connector=link.connector),
+                vendor_id=link.vendor_id,
+            )
+        ],
     )
     await record_audit(
-        session,
+        tx,
         workspace_id=link.workspace_id,
         actor=actor.actor,
-        action=f"link.{action}",
+        action=event.value,
         target_type="link",
         target_id=link.id,
         details={"vendor_id": str(link.vendor_id), "connector": link.connector},
@@ -159,7 +169,7 @@ async def _record(
 
 
 async def create_link(
-    session: AsyncSession,
+    tx: Transaction,
     *,
     actor: WorkspacePrincipal,
     keyring: KeyRing,
@@ -175,12 +185,12 @@ async def create_link(
     connector_class = _connector(connector)
     config = validated_config(connector_class, config)
     validate_credentials(connector_class, credentials or {})
-    if await session.get(Vendor, vendor_id) is None:
-        raise Unprocessable(
+    if await tx.session.get(Vendor, vendor_id) is None:
+        raise Invalid(
             f"no vendor {vendor_id} in the catalog",
             errors=[{"field": "body.vendor_id", "message": "unknown vendor"}],
         )
-    existing = await session.scalar(
+    existing = await tx.session.scalar(
         select(VendorLink.id).where(
             VendorLink.workspace_id == actor.workspace_id, VendorLink.vendor_id == vendor_id
         )
@@ -205,12 +215,12 @@ async def create_link(
         sync_interval_seconds=sync_interval_seconds,
         full_resync_interval_seconds=full_resync_interval_seconds,
     )
-    session.add(link)
+    tx.session.add(link)
     try:
-        await session.flush()
+        await tx.session.flush()
     except IntegrityError as exc:
         raise Conflict(f"this workspace already links vendor {vendor_id}") from exc
-    await _record(session, actor, link, "created")
+    await _record(tx, actor, link, EventType.LINK_CREATED)
     return link
 
 
@@ -221,10 +231,10 @@ def _scoped(principal: Principal) -> Any:
 
 
 async def list_links(
-    session: AsyncSession, *, principal: Principal, cursor: str | None, limit: int
+    tx: Transaction, *, principal: Principal, cursor: str | None, limit: int
 ) -> Page:
     links, next_cursor = await page_by_id(
-        session,
+        tx.session,
         select(VendorLink).where(_scoped(principal)),
         VendorLink.id,
         kind="links",
@@ -235,19 +245,19 @@ async def list_links(
 
 
 async def get_link(
-    session: AsyncSession, *, principal: Principal, link_id: uuid.UUID, for_update: bool = False
+    tx: Transaction, *, principal: Principal, link_id: uuid.UUID, for_update: bool = False
 ) -> VendorLink:
     query = select(VendorLink).where(_scoped(principal), VendorLink.id == link_id)
     if for_update:
         query = query.with_for_update()
-    link = await session.scalar(query)
+    link = await tx.session.scalar(query)
     if link is None:
         raise NotFound(f"no link {link_id}")
     return link
 
 
 async def update_link(
-    session: AsyncSession,
+    tx: Transaction,
     *,
     actor: WorkspacePrincipal,
     keyring: KeyRing,
@@ -260,13 +270,14 @@ async def update_link(
 ) -> VendorLink:
     """New config or credentials are checked against the vendor before they are saved; new
     credentials that work end ``needs_reauth``."""
-    link = await get_link(session, principal=actor, link_id=link_id, for_update=True)
+    link = await get_link(tx, principal=actor, link_id=link_id, for_update=True)
+    before = _tracked(link)
     connector_class = _connector(link.connector)
     if config is not None or credentials is not None:
         new_config = link.config if config is None else validated_config(connector_class, config)
         moved = sorted(addresses(new_config) - addresses(link.config))
         if moved and credentials is None and link.credentials_encrypted is not None:
-            raise Unprocessable(
+            raise Invalid(
                 f"this change sends the link's requests to {', '.join(moved)}; send the"
                 " credentials again with it (stored secrets only ever go where they were"
                 " entered for)",
@@ -294,29 +305,46 @@ async def update_link(
         link.sync_interval_seconds = sync_interval_seconds
     if full_resync_interval_seconds is not None:
         link.full_resync_interval_seconds = full_resync_interval_seconds
-    await session.flush()
-    await _record(session, actor, link, "updated")
+    await tx.session.flush()
+    after = _tracked(link)
+    changed = {key: [before[key], after[key]] for key in after if before[key] != after[key]}
+    data = LinkUpdated(
+        status=link.status,
+        connector=link.connector,
+        changed=changed,
+        secrets_replaced=credentials is not None,
+    )
+    await _record(tx, actor, link, EventType.LINK_UPDATED, data)
     return link
 
 
+def _tracked(link: VendorLink) -> dict[str, Any]:
+    """What a link.updated event reports changes of (never the credentials themselves)."""
+    return {
+        "config": link.config,
+        "status": link.status,
+        "sync_interval_seconds": link.sync_interval_seconds,
+        "full_resync_interval_seconds": link.full_resync_interval_seconds,
+    }
+
+
 async def set_link_status(
-    session: AsyncSession, *, actor: WorkspacePrincipal, link_id: uuid.UUID, status: LinkStatus
+    tx: Transaction, *, actor: WorkspacePrincipal, link_id: uuid.UUID, status: LinkStatus
 ) -> VendorLink:
-    link = await get_link(session, principal=actor, link_id=link_id, for_update=True)
+    link = await get_link(tx, principal=actor, link_id=link_id, for_update=True)
     if link.status == status:
         return link
     if status is LinkStatus.ACTIVE and link.status == LinkStatus.NEEDS_REAUTH:
         raise Conflict("the vendor rejected this link's credentials; update them to resume")
     link.status = status.value
-    await session.flush()
-    await _record(session, actor, link, "paused" if status is LinkStatus.PAUSED else "resumed")
+    await tx.session.flush()
+    event = EventType.LINK_PAUSED if status is LinkStatus.PAUSED else EventType.LINK_RESUMED
+    await _record(tx, actor, link, event)
     return link
 
 
-async def delete_link(
-    session: AsyncSession, *, actor: WorkspacePrincipal, link_id: uuid.UUID
-) -> None:
-    link = await get_link(session, principal=actor, link_id=link_id, for_update=True)
-    await _record(session, actor, link, "deleted")
-    await session.delete(link)
-    await session.flush()
+async def delete_link(tx: Transaction, *, actor: WorkspacePrincipal, link_id: uuid.UUID) -> None:
+    link = await get_link(tx, principal=actor, link_id=link_id, for_update=True)
+    await _record(tx, actor, link, EventType.LINK_DELETED)
+    await tx.session.delete(link)
+    await tx.session.flush()

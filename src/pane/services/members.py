@@ -8,15 +8,22 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row, Select, func, select, tuple_
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from pane.db.tenant import enter_workspace
+from pane.catalogue import (
+    EventType,
+    InvitationState,
+    MemberRole,
+    MemberRoleChanged,
+    Payload,
+)
+from pane.db.database import Transaction, workspace_scope
 from pane.errors import Conflict, Forbidden, NotFound
 from pane.ids import new_id
 from pane.models import Invitation, Membership, User, Workspace
-from pane.principal import Role, UserPrincipal, WorkspacePrincipal
+from pane.principal import ROLE_PERMISSIONS, Permission, Role, UserPrincipal, WorkspacePrincipal
+from pane.services import events
 from pane.services.audit import record_audit
-from pane.services.events import record_event
+from pane.services.events import NewEvent
 from pane.services.pagination import Page, decode_cursor, encode_cursor, page_by_id
 from pane.services.security import new_opaque_token, token_digest
 
@@ -47,7 +54,7 @@ def _member_json(row: Row[Membership, str, str]) -> dict[str, Any]:
 
 
 async def list_members(
-    session: AsyncSession, *, workspace_id: uuid.UUID, cursor: str | None, limit: int
+    tx: Transaction, *, workspace_id: uuid.UUID, cursor: str | None, limit: int
 ) -> Page:
     """Members in the order they joined."""
     query = _members_query(workspace_id).order_by(Membership.created_at, Membership.user_id)
@@ -56,7 +63,7 @@ async def list_members(
         query = query.where(
             tuple_(Membership.created_at, Membership.user_id) > tuple_(joined, user_id)
         )
-    rows = list(await session.execute(query.limit(limit + 1)))
+    rows = list(await tx.session.execute(query.limit(limit + 1)))
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
@@ -66,10 +73,10 @@ async def list_members(
 
 
 async def get_member(
-    session: AsyncSession, *, workspace_id: uuid.UUID, user_id: uuid.UUID
+    tx: Transaction, *, workspace_id: uuid.UUID, user_id: uuid.UUID
 ) -> dict[str, Any]:
     row = (
-        await session.execute(_members_query(workspace_id).where(Membership.user_id == user_id))
+        await tx.session.execute(_members_query(workspace_id).where(Membership.user_id == user_id))
     ).first()
     if row is None:
         raise NotFound(f"no member {user_id} in this workspace")
@@ -77,19 +84,19 @@ async def get_member(
 
 
 async def _membership(
-    session: AsyncSession, *, workspace_id: uuid.UUID, user_id: uuid.UUID
+    tx: Transaction, *, workspace_id: uuid.UUID, user_id: uuid.UUID
 ) -> Membership:
     # Lock the workspace first so concurrent role changes in one workspace take turns: two
     # owners demoting each other at once must not both see a second owner.
-    await session.get(Workspace, workspace_id, with_for_update=True)
-    membership = await session.get(Membership, (workspace_id, user_id), with_for_update=True)
+    await tx.session.get(Workspace, workspace_id, with_for_update=True)
+    membership = await tx.session.get(Membership, (workspace_id, user_id), with_for_update=True)
     if membership is None:
         raise NotFound(f"no member {user_id} in this workspace")
     return membership
 
 
-async def _owner_count(session: AsyncSession, workspace_id: uuid.UUID) -> int:
-    count = await session.scalar(
+async def _owner_count(tx: Transaction, workspace_id: uuid.UUID) -> int:
+    count = await tx.session.scalar(
         select(func.count())
         .select_from(Membership)
         .where(Membership.workspace_id == workspace_id, Membership.role == Role.OWNER.value)
@@ -97,71 +104,101 @@ async def _owner_count(session: AsyncSession, workspace_id: uuid.UUID) -> int:
     return int(count or 0)
 
 
-def _require_may_assign(actor: WorkspacePrincipal, role: Role) -> None:
-    if role is Role.OWNER and not (isinstance(actor, UserPrincipal) and actor.role is Role.OWNER):
+async def current_role(tx: Transaction, actor: WorkspacePrincipal) -> Role | None:
+    """The role the actor holds now, read from the database (a token's role may be stale);
+    None for an API key, which holds scopes, not a role."""
+    if not isinstance(actor, UserPrincipal):
+        return None
+    role = await tx.session.scalar(
+        select(Membership.role).where(
+            Membership.workspace_id == actor.workspace_id, Membership.user_id == actor.user_id
+        )
+    )
+    if role is None:
+        raise Forbidden("you are no longer a member of this workspace")
+    return Role(role)
+
+
+def _require_may_assign(actor_role: Role | None, role: Role) -> None:
+    if role is Role.OWNER and actor_role is not Role.OWNER:
         raise Forbidden("only an owner can grant or take away the owner role")
 
 
-async def _log_member_change(
-    session: AsyncSession,
+async def _log(
+    tx: Transaction,
     actor: WorkspacePrincipal,
-    user_id: uuid.UUID,
-    action: str,
-    data: dict[str, Any],
+    entity_id: uuid.UUID,
+    event: EventType,
+    data: Payload,
+    *,
+    audit_details: dict[str, Any] | None = None,
 ) -> None:
     """A membership change goes to the change log and to the audit log alike."""
-    await record_event(
-        session,
+    await events.record(
+        tx,
         workspace_id=actor.workspace_id,
         actor=actor.actor,
-        entity="member",
-        entity_id=user_id,
-        action=action,
-        data=data,
+        events=[NewEvent(event, entity_id, data)],
     )
     await record_audit(
-        session,
+        tx,
         workspace_id=actor.workspace_id,
         actor=actor.actor,
-        action=f"member.{action}",
-        target_type="user",
-        target_id=user_id,
-        details=data,
+        action=event.value,
+        target_type="invitation" if event.entity == "invitation" else "user",
+        target_id=entity_id,
+        details=data.model_dump(mode="json") if audit_details is None else audit_details,
     )
 
 
 async def change_role(
-    session: AsyncSession, *, actor: WorkspacePrincipal, user_id: uuid.UUID, role: Role
+    tx: Transaction, *, actor: WorkspacePrincipal, user_id: uuid.UUID, role: Role
 ) -> Membership:
-    membership = await _membership(session, workspace_id=actor.workspace_id, user_id=user_id)
+    # The actor's role as the request began, read before waiting for the workspace's lock.
+    actor_role = await current_role(tx, actor)
+    membership = await _membership(tx, workspace_id=actor.workspace_id, user_id=user_id)
     current = Role(membership.role)
     if current is role:
         return membership
-    _require_may_assign(actor, role)
-    _require_may_assign(actor, current)
-    if current is Role.OWNER and await _owner_count(session, actor.workspace_id) <= 1:
+    _require_may_assign(actor_role, role)
+    _require_may_assign(actor_role, current)
+    if current is Role.OWNER and await _owner_count(tx, actor.workspace_id) <= 1:
         raise Conflict("a workspace keeps at least one owner; make someone else owner first")
     membership.role = role.value
-    await session.flush()
-    await _log_member_change(
-        session, actor, user_id, "role_changed", {"from": current.value, "to": role.value}
+    await tx.session.flush()
+    changed = MemberRoleChanged(changed={"role": [current.value, role.value]})
+    await _log(
+        tx,
+        actor,
+        user_id,
+        EventType.MEMBER_ROLE_CHANGED,
+        changed,
+        audit_details={"from": current.value, "to": role.value},
     )
     return membership
 
 
-async def remove_member(
-    session: AsyncSession, *, actor: WorkspacePrincipal, user_id: uuid.UUID
-) -> None:
-    membership = await _membership(session, workspace_id=actor.workspace_id, user_id=user_id)
-    role = Role(membership.role)
+async def remove_member(tx: Transaction, *, actor: WorkspacePrincipal, user_id: uuid.UUID) -> None:
+    """Anyone may leave; removing someone else needs members:write (and owner to remove an
+    owner)."""
     leaving = isinstance(actor, UserPrincipal) and actor.user_id == user_id
+    actor_role = await current_role(tx, actor)
+    if isinstance(actor, UserPrincipal):
+        assert actor_role is not None
+        permissions = ROLE_PERMISSIONS[actor_role]
+    else:
+        permissions = actor.permissions
+    if not leaving and Permission.MEMBERS_WRITE not in permissions:
+        raise Forbidden("this action needs the members:write permission")
+    membership = await _membership(tx, workspace_id=actor.workspace_id, user_id=user_id)
+    role = Role(membership.role)
     if not leaving:
-        _require_may_assign(actor, role)
-    if role is Role.OWNER and await _owner_count(session, actor.workspace_id) <= 1:
+        _require_may_assign(actor_role, role)
+    if role is Role.OWNER and await _owner_count(tx, actor.workspace_id) <= 1:
         raise Conflict("the last owner cannot leave; make someone else owner first")
-    await session.delete(membership)
-    await session.flush()
-    await _log_member_change(session, actor, user_id, "removed", {"role": role.value})
+    await tx.session.delete(membership)
+    await tx.session.flush()
+    await _log(tx, actor, user_id, EventType.MEMBER_REMOVED, MemberRole(role=role.value))
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,15 +208,15 @@ class IssuedInvitation:
 
 
 async def invite(
-    session: AsyncSession,
+    tx: Transaction,
     *,
     actor: WorkspacePrincipal,
     email: str,
     role: Role,
     ttl_seconds: int,
 ) -> IssuedInvitation:
-    _require_may_assign(actor, role)
-    already = await session.scalar(
+    _require_may_assign(await current_role(tx, actor), role)
+    already = await tx.session.scalar(
         select(Membership.user_id)
         .join(User, User.id == Membership.user_id)
         .where(
@@ -200,22 +237,15 @@ async def invite(
         invited_by=actor.user_id if isinstance(actor, UserPrincipal) else None,
         expires_at=_now() + timedelta(seconds=ttl_seconds),
     )
-    session.add(invitation)
-    await session.flush()
-    await record_audit(
-        session,
-        workspace_id=actor.workspace_id,
-        actor=actor.actor,
-        action="invitation.created",
-        target_type="invitation",
-        target_id=invitation.id,
-        details={"email": email, "role": role.value},
-    )
+    tx.session.add(invitation)
+    await tx.session.flush()
+    state = InvitationState(email=email, role=role.value)
+    await _log(tx, actor, invitation.id, EventType.INVITATION_CREATED, state)
     return IssuedInvitation(invitation=invitation, token=token)
 
 
 async def list_invitations(
-    session: AsyncSession, *, workspace_id: uuid.UUID, cursor: str | None, limit: int
+    tx: Transaction, *, workspace_id: uuid.UUID, cursor: str | None, limit: int
 ) -> tuple[list[Invitation], str | None]:
     """Pending invitations, oldest first, and the cursor after them."""
     query = select(Invitation).where(
@@ -225,26 +255,20 @@ async def list_invitations(
         Invitation.expires_at > _now(),
     )
     return await page_by_id(
-        session, query, Invitation.id, kind="invitations", cursor=cursor, limit=limit
+        tx.session, query, Invitation.id, kind="invitations", cursor=cursor, limit=limit
     )
 
 
 async def revoke_invitation(
-    session: AsyncSession, *, actor: WorkspacePrincipal, invitation_id: uuid.UUID
+    tx: Transaction, *, actor: WorkspacePrincipal, invitation_id: uuid.UUID
 ) -> None:
-    invitation = await session.get(Invitation, (actor.workspace_id, invitation_id))
+    invitation = await tx.session.get(Invitation, (actor.workspace_id, invitation_id))
     if invitation is None or invitation.revoked_at is not None or invitation.accepted_at:
         raise NotFound(f"no pending invitation {invitation_id}")
     invitation.revoked_at = _now()
-    await session.flush()
-    await record_audit(
-        session,
-        workspace_id=actor.workspace_id,
-        actor=actor.actor,
-        action="invitation.revoked",
-        target_type="invitation",
-        target_id=invitation_id,
-    )
+    await tx.session.flush()
+    state = InvitationState(email=invitation.email, role=invitation.role)
+    await _log(tx, actor, invitation_id, EventType.INVITATION_REVOKED, state)
 
 
 def _workspace_of(token: str) -> uuid.UUID | None:
@@ -257,13 +281,13 @@ def _workspace_of(token: str) -> uuid.UUID | None:
         return None
 
 
-async def accept_invitation(session: AsyncSession, *, user: User, token: str) -> Membership:
+async def accept_invitation(tx: Transaction, *, user: User, token: str) -> Membership:
     not_found = NotFound("invitation not found, expired or already used")
     workspace_id = _workspace_of(token)
     if workspace_id is None:
         raise not_found
-    await enter_workspace(session, workspace_id=workspace_id)
-    invitation = await session.scalar(
+    await tx.enter(workspace_scope(workspace_id))
+    invitation = await tx.session.scalar(
         select(Invitation)
         .where(
             Invitation.workspace_id == workspace_id,
@@ -282,24 +306,21 @@ async def accept_invitation(session: AsyncSession, *, user: User, token: str) ->
         raise Forbidden(
             f"this invitation was sent to another email address than yours ({user.email})"
         )
-    if await session.get(Membership, (workspace_id, user.id)) is not None:
+    if await tx.session.get(Membership, (workspace_id, user.id)) is not None:
         raise Conflict("you are already a member of this workspace")
     membership = Membership(workspace_id=workspace_id, user_id=user.id, role=invitation.role)
-    session.add(membership)
+    tx.session.add(membership)
     invitation.accepted_at = _now()
     invitation.accepted_by = user.id
-    await session.flush()
-    await record_event(
-        session,
+    await tx.session.flush()
+    await events.record(
+        tx,
         workspace_id=workspace_id,
         actor=("user", user.id),
-        entity="member",
-        entity_id=user.id,
-        action="joined",
-        data={"role": invitation.role},
+        events=[NewEvent(EventType.MEMBER_JOINED, user.id, MemberRole(role=invitation.role))],
     )
     await record_audit(
-        session,
+        tx,
         workspace_id=workspace_id,
         actor=("user", user.id),
         action="invitation.accepted",

@@ -17,7 +17,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import OctKey
 
-from pane.errors import Unauthorized
+from pane.errors import Unauthenticated
 
 _hasher = PasswordHasher()
 # Verifying against this keeps a login for an unknown email as slow as one with a wrong password.
@@ -107,7 +107,7 @@ class AccessTokens:
             self._verified[token] = claims
         elif claims.expires_at <= time.time():
             del self._verified[token]
-            raise Unauthorized("access token rejected: the token has expired")
+            raise Unauthenticated("access token rejected: the token has expired")
         return claims
 
     def _verify_signature_and_claims(self, token: str) -> AccessClaims:
@@ -122,6 +122,6 @@ class AccessTokens:
                 expires_at=int(decoded.claims["exp"]),
             )
         except JoseError as exc:
-            raise Unauthorized(f"access token rejected: {exc.description or exc.error}") from exc
+            raise Unauthenticated(f"access token rejected: {exc.description or exc.error}") from exc
         except (ValueError, KeyError, TypeError) as exc:
-            raise Unauthorized("access token rejected: malformed claims") from exc
+            raise Unauthenticated("access token rejected: malformed claims") from exc

@@ -8,9 +8,9 @@ from typing import Any
 
 from sqlalchemy import or_, select, tuple_
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from pane.errors import Conflict, NotFound, Unprocessable
+from pane.db.database import Transaction
+from pane.errors import Conflict, Invalid, NotFound
 from pane.ids import new_id
 from pane.models import Vendor
 from pane.services.pagination import Page, decode_cursor, encode_cursor
@@ -29,7 +29,7 @@ def vendor_json(vendor: Vendor) -> dict[str, Any]:
 
 
 async def list_vendors(
-    session: AsyncSession,
+    tx: Transaction,
     *,
     q: str | None,
     kind: str | None,
@@ -45,7 +45,7 @@ async def list_vendors(
     if cursor:
         name, last_id = decode_cursor("vendors", cursor, (str, uuid.UUID))
         query = query.where(tuple_(Vendor.name, Vendor.id) > tuple_(name, last_id))
-    vendors = list(await session.scalars(query))
+    vendors = list(await tx.session.scalars(query))
     next_cursor = None
     if len(vendors) > limit:
         vendors = vendors[:limit]
@@ -53,24 +53,24 @@ async def list_vendors(
     return Page(items=[vendor_json(vendor) for vendor in vendors], next_cursor=next_cursor)
 
 
-async def get_vendor(session: AsyncSession, *, vendor_id: uuid.UUID) -> Vendor:
-    vendor = await session.get(Vendor, vendor_id)
+async def get_vendor(tx: Transaction, *, vendor_id: uuid.UUID) -> Vendor:
+    vendor = await tx.session.get(Vendor, vendor_id)
     if vendor is None:
         raise NotFound(f"no vendor {vendor_id}")
     return vendor
 
 
 async def add_vendor(
-    session: AsyncSession, *, slug: str, name: str, kind: str, website: str | None
+    tx: Transaction, *, slug: str, name: str, kind: str, website: str | None
 ) -> Vendor:
     if not _SLUG.match(slug):
-        raise Unprocessable(f"slug {slug!r} must be lowercase letters, digits and dashes")
+        raise Invalid(f"slug {slug!r} must be lowercase letters, digits and dashes")
     if kind not in ("vendor", "distributor"):
-        raise Unprocessable(f"kind must be vendor or distributor, not {kind!r}")
+        raise Invalid(f"kind must be vendor or distributor, not {kind!r}")
     vendor = Vendor(id=new_id(), slug=slug, name=name, kind=kind, website=website)
-    session.add(vendor)
+    tx.session.add(vendor)
     try:
-        await session.flush()
+        await tx.session.flush()
     except IntegrityError as exc:
         raise Conflict(f"the catalog already has a vendor with slug {slug!r}") from exc
     return vendor

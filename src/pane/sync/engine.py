@@ -32,6 +32,7 @@ from redis.asyncio import Redis
 from pane.config import Settings
 from pane.connectors.base import Connector, ConnectorError, CredentialsRejected
 from pane.connectors.records import RECORD_TYPES, Page, Stream
+from pane.db.database import Database, workspace_scope
 from pane.secrets import CredentialDecryptError, KeyRing
 from pane.services.connectors import ConnectorMissing, connector_for, open_credentials
 from pane.sync import runs
@@ -47,7 +48,7 @@ MAX_RUNS_PER_JOB = 5
 
 @dataclass(frozen=True)
 class SyncDeps:
-    pool: asyncpg.Pool
+    database: Database
     redis: Redis
     settings: Settings
     keyring: KeyRing
@@ -115,9 +116,9 @@ class LinkSync:
 
     async def _save_credentials(self, credentials: dict[str, Any]) -> None:
         sealed = self.deps.keyring.encrypt(orjson.dumps(credentials))
-        async with runs.in_workspace(self.deps.pool, self.claim.workspace_id) as connection:
+        async with self.deps.database.transaction(workspace_scope(self.claim.workspace_id)) as tx:
             await runs.save_credentials(
-                connection,
+                tx,
                 workspace_id=self.claim.workspace_id,
                 link_id=self.claim.link_id,
                 sealed=sealed,
@@ -191,10 +192,10 @@ class LinkSync:
             for record in page.records
             if not isinstance(record, wanted)
         ]
-        async with runs.in_workspace(self.deps.pool, claim.workspace_id) as connection:
-            await runs.renew_lease(connection, claim, self.deps.settings.sync_lease_seconds)
+        async with self.deps.database.transaction(workspace_scope(claim.workspace_id)) as tx:
+            await runs.renew_lease(tx, claim, self.deps.settings.sync_lease_seconds)
             written = await write_page(
-                connection,
+                tx,
                 target=TARGETS[stream],
                 records=records,
                 workspace_id=claim.workspace_id,
@@ -205,7 +206,7 @@ class LinkSync:
                 remember_seen=claim.sweep,
             )
             await runs.record_page(
-                connection,
+                tx,
                 claim,
                 stream=stream,
                 written=written,
@@ -219,13 +220,13 @@ class LinkSync:
         becomes a tombstone (unless the read saw nothing at all: an empty answer is more
         likely a vendor fault than every record withdrawn)."""
         claim = self.claim
-        async with runs.in_workspace(self.deps.pool, claim.workspace_id) as connection:
-            await runs.renew_lease(connection, claim, self.deps.settings.sync_lease_seconds)
+        async with self.deps.database.transaction(workspace_scope(claim.workspace_id)) as tx:
+            await runs.renew_lease(tx, claim, self.deps.settings.sync_lease_seconds)
             swept = 0
             seen = int(claim.progress.get(stream.value, {}).get("seen", 0))
             if claim.sweep and seen > 0:
                 swept = await sweep_unseen(
-                    connection,
+                    tx,
                     target=TARGETS[stream],
                     workspace_id=claim.workspace_id,
                     vendor_id=claim.vendor_id,
@@ -233,7 +234,7 @@ class LinkSync:
                     run_id=claim.run_id,
                 )
             await runs.record_page(
-                connection,
+                tx,
                 claim,
                 stream=stream,
                 written=Written(deleted=swept),
@@ -251,8 +252,8 @@ async def _keep_lease(deps: SyncDeps, claim: Claim, main: asyncio.Task[Any]) -> 
     while True:
         await asyncio.sleep(interval)
         try:
-            async with runs.in_workspace(deps.pool, claim.workspace_id) as connection:
-                await runs.renew_lease(connection, claim, deps.settings.sync_lease_seconds)
+            async with deps.database.transaction(workspace_scope(claim.workspace_id)) as tx:
+                await runs.renew_lease(tx, claim, deps.settings.sync_lease_seconds)
         except LeaseLost:
             main.cancel()
             return
@@ -261,13 +262,13 @@ async def _keep_lease(deps: SyncDeps, claim: Claim, main: asyncio.Task[Any]) -> 
 
 
 async def _finish(deps: SyncDeps, claim: Claim, error: str | None, reauth: bool = False) -> None:
-    async with runs.in_workspace(deps.pool, claim.workspace_id) as connection:
-        await runs.finish(connection, claim, error=error, reauth=reauth)
+    async with deps.database.transaction(workspace_scope(claim.workspace_id)) as tx:
+        await runs.finish(tx, claim, error=error, reauth=reauth)
 
 
 async def _release(deps: SyncDeps, claim: Claim) -> None:
-    async with runs.in_workspace(deps.pool, claim.workspace_id) as connection:
-        await runs.release(connection, claim)
+    async with deps.database.transaction(workspace_scope(claim.workspace_id)) as tx:
+        await runs.release(tx, claim)
 
 
 async def _run_claimed(deps: SyncDeps, claim: Claim) -> RunResult:
@@ -321,9 +322,9 @@ async def sync_link(
     Nothing happens when the link is gone, not active, or being synced by another worker."""
     results: list[RunResult] = []
     for _ in range(MAX_RUNS_PER_JOB):
-        async with runs.in_workspace(deps.pool, workspace_id) as connection:
+        async with deps.database.transaction(workspace_scope(workspace_id)) as tx:
             claim = await runs.claim(
-                connection,
+                tx,
                 workspace_id=workspace_id,
                 link_id=link_id,
                 run_id=run_id,
@@ -345,8 +346,8 @@ async def sync_link(
         results.append(result)
         if result.status not in ("succeeded", "failed"):
             break
-        async with runs.in_workspace(deps.pool, workspace_id) as connection:
-            if not await runs.has_pending(connection, workspace_id, link_id):
+        async with deps.database.transaction(workspace_scope(workspace_id)) as tx:
+            if not await runs.has_pending(tx, workspace_id, link_id):
                 break
         run_id, streams = None, None
     return results

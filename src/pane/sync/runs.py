@@ -1,21 +1,29 @@
 """Run and lease bookkeeping for the sync engine, in SQL on asyncpg. Every statement runs in a
-transaction scoped to the link's workspace (``in_workspace``), under the same row-level
+transaction scoped to the link's workspace (``workspace_scope``), under the same row-level
 security as a request; the only cross-workspace read is ``pane_due_links()`` (the scheduler)."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 import orjson
 
+from pane.catalogue import (
+    EventType,
+    LinkNeedsReauth,
+    Payload,
+    SyncRunFinished,
+    SyncRunProgress,
+    SyncRunState,
+)
 from pane.connectors.records import Stream
-from pane.db.tenant import enter_workspace
+from pane.db.database import Transaction
+from pane.services import events
 from pane.services.connectors import link_streams
+from pane.services.events import NewEvent
 from pane.sync.upsert import Written
 
 MAX_STORED_FAILURES = 200
@@ -27,16 +35,6 @@ class LeaseLost(Exception):
     A paused link's run stays pending and carries on when the link is resumed."""
 
 
-@asynccontextmanager
-async def in_workspace(
-    pool: asyncpg.Pool, workspace_id: uuid.UUID
-) -> AsyncIterator[asyncpg.Connection]:
-    """One transaction on a pooled connection, scoped to the workspace (as a worker job)."""
-    async with pool.acquire() as connection, connection.transaction():
-        await enter_workspace(connection, workspace_id=workspace_id)
-        yield connection
-
-
 @dataclass
 class Claim:
     """A run this worker holds the link's lease for, with everything needed to carry it out."""
@@ -44,6 +42,7 @@ class Claim:
     workspace_id: uuid.UUID
     link_id: uuid.UUID
     run_id: uuid.UUID
+    trigger: str
     owner: uuid.UUID
     vendor_id: uuid.UUID
     vendor_name: str
@@ -105,7 +104,7 @@ async def create_run(
 
 
 async def claim(
-    connection: asyncpg.Connection,
+    tx: Transaction,
     *,
     workspace_id: uuid.UUID,
     link_id: uuid.UUID,
@@ -116,6 +115,7 @@ async def claim(
 ) -> Claim | None:
     """Take the link's lease and the run to carry out (the one asked for, the oldest pending
     one, or a new one). None when the link is gone, not active, or leased by another worker."""
+    connection = tx.connection
     link = await connection.fetchrow(_LINK, workspace_id, link_id)
     if link is None or link["status"] != "active" or link["leased"]:
         return None
@@ -128,7 +128,25 @@ async def claim(
             streams=streams or link_streams(link["connector"], _json(link["config"])),
             trigger=trigger,
         )
+        await _event(
+            tx,
+            workspace_id,
+            link_id,
+            link["vendor_id"],
+            run["id"],
+            EventType.SYNC_RUN_QUEUED,
+            _state(link_id, run, bool(run["full_resync"])),
+        )
     full_resync = bool(run["full_resync"] or link["full_resync_due"])
+    await _event(
+        tx,
+        workspace_id,
+        link_id,
+        link["vendor_id"],
+        run["id"],
+        EventType.SYNC_RUN_STARTED,
+        _state(link_id, run, full_resync),
+    )
     owner = uuid.uuid4()
     await connection.execute(
         "UPDATE sync_runs SET status = 'running', started_at = coalesce(started_at, now()),"
@@ -155,6 +173,7 @@ async def claim(
         workspace_id=workspace_id,
         link_id=link_id,
         run_id=run["id"],
+        trigger=run["trigger"],
         owner=owner,
         vendor_id=link["vendor_id"],
         vendor_name=link["vendor"],
@@ -169,12 +188,39 @@ async def claim(
     )
 
 
+def _state(link_id: uuid.UUID, run: asyncpg.Record, full_resync: bool) -> SyncRunState:
+    return SyncRunState(
+        link_id=link_id,
+        trigger=run["trigger"],
+        streams=list(run["streams"]),
+        full_resync=full_resync,
+    )
+
+
+async def _event(
+    tx: Transaction,
+    workspace_id: uuid.UUID,
+    link_id: uuid.UUID,
+    vendor_id: uuid.UUID,
+    entity_id: uuid.UUID,
+    event: EventType,
+    data: Payload,
+) -> None:
+    """A run's (or its link's) event, made by the link's connector."""
+    await events.record(
+        tx,
+        workspace_id=workspace_id,
+        actor=("connector", link_id),
+        events=[NewEvent(event, entity_id, data, vendor_id=vendor_id)],
+    )
+
+
 def _json(value: Any) -> Any:
     return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
-async def renew_lease(connection: asyncpg.Connection, claim: Claim, lease_seconds: int) -> None:
-    held = await connection.fetchval(
+async def renew_lease(tx: Transaction, claim: Claim, lease_seconds: int) -> None:
+    held = await tx.connection.fetchval(
         "UPDATE vendor_links SET sync_lease_until = now() + $4 * interval '1 second'"
         " WHERE workspace_id = $1 AND id = $2 AND sync_lease_owner = $3 AND status = 'active'"
         " RETURNING true",
@@ -187,8 +233,11 @@ async def renew_lease(connection: asyncpg.Connection, claim: Claim, lease_second
         raise LeaseLost(f"link {claim.link_id} is no longer leased to this worker")
 
 
+_COUNTS = ("fetched", "created", "updated", "unchanged", "deleted", "failed")
+
+
 async def record_page(
-    connection: asyncpg.Connection,
+    tx: Transaction,
     claim: Claim,
     *,
     stream: Stream,
@@ -199,6 +248,7 @@ async def record_page(
     done: bool = False,
 ) -> None:
     """The run's counts, failures and progress, and the link's cursor for the stream."""
+    connection = tx.connection
     state = claim.progress.setdefault(stream.value, {})
     state["seen"] = int(state.get("seen", 0)) + fetched - len(failures)
     state["done"] = done
@@ -214,7 +264,7 @@ async def record_page(
             stream.value,
             cursor,
         )
-    await connection.execute(
+    totals = await connection.fetchrow(
         """
         UPDATE sync_runs SET
           fetched = fetched + $3, created = created + $4, updated = updated + $5,
@@ -223,6 +273,7 @@ async def record_page(
                           THEN failures || $10::jsonb ELSE failures END,
           progress = $11::jsonb
         WHERE workspace_id = $1 AND id = $2
+        RETURNING fetched, created, updated, unchanged, deleted, failed
         """,
         claim.workspace_id,
         claim.run_id,
@@ -236,31 +287,43 @@ async def record_page(
         orjson.dumps(failures[:MAX_STORED_FAILURES], default=str).decode(),
         orjson.dumps(claim.progress).decode(),
     )
+    progress = SyncRunProgress(
+        link_id=claim.link_id, stream=stream.value, **{name: totals[name] for name in _COUNTS}
+    )
+    await _event(
+        tx,
+        claim.workspace_id,
+        claim.link_id,
+        claim.vendor_id,
+        claim.run_id,
+        EventType.SYNC_RUN_PROGRESS,
+        progress,
+    )
 
 
-_LINK_EVENT = """
-WITH next AS (
-  UPDATE workspaces SET event_seq = event_seq + 1 WHERE id = $1 RETURNING event_seq
-)
-INSERT INTO events
-  (workspace_id, seq, id, entity, entity_id, vendor_id, action, actor_type, actor_id, data)
-SELECT $1, next.event_seq, pane_uuid7(), 'link', $2, $3, $4, 'connector', $2, $5::jsonb
-FROM next
-"""
-
-
-async def finish(
-    connection: asyncpg.Connection, claim: Claim, *, error: str | None, reauth: bool = False
-) -> None:
+async def finish(tx: Transaction, claim: Claim, *, error: str | None, reauth: bool = False) -> None:
     """End the run and release the link: on success schedule the next sync; on failure back
     off; when the vendor rejects the credentials, stop syncing until they are replaced."""
-    await connection.execute(
+    connection = tx.connection
+    totals = await connection.fetchrow(
         "UPDATE sync_runs SET status = $3, finished_at = now(), error = $4"
-        " WHERE workspace_id = $1 AND id = $2",
+        " WHERE workspace_id = $1 AND id = $2"
+        " RETURNING fetched, created, updated, unchanged, deleted, failed",
         claim.workspace_id,
         claim.run_id,
         "failed" if error else "succeeded",
         error,
+    )
+    await _event(
+        tx,
+        claim.workspace_id,
+        claim.link_id,
+        claim.vendor_id,
+        claim.run_id,
+        EventType.SYNC_RUN_FAILED if error else EventType.SYNC_RUN_SUCCEEDED,
+        SyncRunFinished(
+            link_id=claim.link_id, error=error, **{name: totals[name] for name in _COUNTS}
+        ),
     )
     if error is None:
         await connection.execute(
@@ -295,19 +358,20 @@ async def finish(
         MAX_BACKOFF_SECONDS,
     )
     if reauth:
-        await connection.execute(
-            _LINK_EVENT,
+        await _event(
+            tx,
             claim.workspace_id,
             claim.link_id,
             claim.vendor_id,
-            "needs_reauth",
-            orjson.dumps({"status": "needs_reauth", "reason": error}).decode(),
+            claim.link_id,
+            EventType.LINK_NEEDS_REAUTH,
+            LinkNeedsReauth(status="needs_reauth", connector=claim.connector, reason=error),
         )
 
 
-async def release(connection: asyncpg.Connection, claim: Claim) -> None:
+async def release(tx: Transaction, claim: Claim) -> None:
     """Give the lease back without ending the run (the process is stopping)."""
-    await connection.execute(
+    await tx.connection.execute(
         "UPDATE vendor_links SET sync_lease_owner = NULL, sync_lease_until = NULL"
         " WHERE workspace_id = $1 AND id = $2 AND sync_lease_owner = $3",
         claim.workspace_id,
@@ -316,11 +380,9 @@ async def release(connection: asyncpg.Connection, claim: Claim) -> None:
     )
 
 
-async def has_pending(
-    connection: asyncpg.Connection, workspace_id: uuid.UUID, link_id: uuid.UUID
-) -> bool:
+async def has_pending(tx: Transaction, workspace_id: uuid.UUID, link_id: uuid.UUID) -> bool:
     return bool(
-        await connection.fetchval(
+        await tx.connection.fetchval(
             "SELECT EXISTS (SELECT 1 FROM sync_runs WHERE workspace_id = $1 AND link_id = $2"
             " AND status = 'queued')",
             workspace_id,
@@ -330,9 +392,9 @@ async def has_pending(
 
 
 async def save_credentials(
-    connection: asyncpg.Connection, *, workspace_id: uuid.UUID, link_id: uuid.UUID, sealed: str
+    tx: Transaction, *, workspace_id: uuid.UUID, link_id: uuid.UUID, sealed: str
 ) -> None:
-    await connection.execute(
+    await tx.connection.execute(
         "UPDATE vendor_links SET credentials_encrypted = $3, updated_at = now()"
         " WHERE workspace_id = $1 AND id = $2",
         workspace_id,
@@ -341,6 +403,6 @@ async def save_credentials(
     )
 
 
-async def due_links(connection: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
+async def due_links(tx: Transaction, limit: int) -> list[asyncpg.Record]:
     """The scheduler's one look across workspaces: ids of active links that are due."""
-    return list(await connection.fetch("SELECT * FROM pane_due_links($1)", limit))
+    return list(await tx.connection.fetch("SELECT * FROM pane_due_links($1)", limit))

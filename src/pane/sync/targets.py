@@ -1,14 +1,56 @@
 """Where each stream's records land: the table, its columns and how each is taken from a
-normalized record. The one bulk-upsert path (``pane.sync.upsert``) writes its SQL from these,
-so adding a stream means adding a target here, not another copy of the upsert."""
+normalized record. The columns are derived from the record models of the connector SDK
+(``pane.connectors.records``), the one declaration of a normalized field; the ORM models are
+checked against them by a test. The one bulk-upsert path (``pane.sync.upsert``) writes its
+SQL from these targets, so adding a stream means adding a target here, not another upsert."""
 
 from __future__ import annotations
 
+import datetime as dt
+import types
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
-from pane.connectors.records import Record, Stream
+from pydantic import AwareDatetime
+
+from pane.catalogue import EventType
+from pane.connectors.records import RECORD_TYPES, Record, Stream
+
+# Record fields every stream has, which are not columns of their own.
+_ENVELOPE = frozenset({"external_id", "deleted", "raw"})
+# A record's `updated_at` is the vendor's own time, kept as `vendor_updated_at`.
+_ALWAYS_RENAMED = {"updated_at": "vendor_updated_at"}
+
+_PG_TYPES: dict[type, str] = {
+    AwareDatetime: "timestamptz",
+    str: "text",
+    int: "integer",
+    Decimal: "numeric",
+    dt.date: "date",
+    dt.datetime: "timestamptz",
+    bool: "boolean",
+}
+
+
+def pg_type(annotation: Any) -> str:
+    """The PostgreSQL type of a record field: ``str | None`` is text, ``list[str]`` text[]."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return pg_type(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        (inner,) = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        return pg_type(inner)
+    if origin is list:
+        return pg_type(typing.get_args(annotation)[0]) + "[]"
+    if isinstance(annotation, type):
+        for python_type, name in _PG_TYPES.items():
+            if issubclass(annotation, python_type):
+                return name
+    raise TypeError(f"no PostgreSQL type for record fields of type {annotation!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,18 +58,6 @@ class Column:
     name: str
     pg_type: str
     value: Callable[[Any], Any]
-
-
-def _field(name: str) -> Callable[[Any], Any]:
-    return lambda record: getattr(record, name)
-
-
-def _columns(*specs: tuple[str, str] | tuple[str, str, str]) -> tuple[Column, ...]:
-    """(column, type) reads the record attribute of the same name; (column, type, attribute)
-    reads another one."""
-    return tuple(
-        Column(spec[0], spec[1], _field(spec[-1] if len(spec) == 3 else spec[0])) for spec in specs
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,92 +74,44 @@ class Target:
     def names(self) -> list[str]:
         return [column.name for column in self.columns]
 
+    def event(self, what: str) -> EventType:
+        return EventType(f"{self.entity}.{what}")
 
-_UPDATED = ("vendor_updated_at", "timestamptz", "updated_at")
+
+def _columns(record: type[Record], renamed: dict[str, str]) -> tuple[Column, ...]:
+    names = {**_ALWAYS_RENAMED, **renamed}
+    return tuple(
+        Column(names.get(field, field), pg_type(info.annotation), attrgetter(field))
+        for field, info in record.model_fields.items()
+        if field not in _ENVELOPE
+    )
+
+
+def _target(
+    stream: Stream,
+    table: str,
+    entity: str,
+    *,
+    renamed: dict[str, str] | None = None,
+    **options: bool,
+) -> Target:
+    columns = _columns(RECORD_TYPES[stream], renamed or {})
+    return Target(stream, table, entity, columns, **options)
+
 
 TARGETS: dict[Stream, Target] = {
-    Stream.LEADS: Target(
-        Stream.LEADS,
-        "leads",
-        "lead",
-        _columns(
-            ("first_name", "text"),
-            ("last_name", "text"),
-            ("email", "text"),
-            ("phone", "text"),
-            ("company", "text"),
-            ("title", "text"),
-            ("country", "text"),
-            ("vendor_status", "text"),
-            ("score", "integer"),
-            ("source", "text"),
-            ("campaign_ref", "text"),
-            ("vendor_created_at", "timestamptz"),
-            ("accept_by", "timestamptz"),
-            _UPDATED,
-        ),
-    ),
-    Stream.CAMPAIGNS: Target(
-        Stream.CAMPAIGNS,
-        "campaigns",
-        "campaign",
-        _columns(
-            ("name", "text"),
-            ("description", "text"),
-            ("kind", "text"),
-            ("status", "text"),
-            ("starts_on", "date"),
-            ("ends_on", "date"),
-            ("channels", "text[]"),
-            ("products", "text[]"),
-            _UPDATED,
-        ),
-    ),
-    Stream.PRICE_LISTS: Target(
+    Stream.LEADS: _target(Stream.LEADS, "leads", "lead"),
+    Stream.CAMPAIGNS: _target(Stream.CAMPAIGNS, "campaigns", "campaign"),
+    Stream.PRICE_LISTS: _target(
         Stream.PRICE_LISTS,
         "price_items",
         "price_item",
-        _columns(
-            ("sku", "text"),
-            ("name", "text"),
-            ("currency", "text"),
-            ("list_price", "numeric"),
-            ("partner_cost", "numeric"),
-            ("msrp", "numeric"),
-            ("discount", "numeric"),
-            ("valid_from", "date"),
-            ("valid_to", "date"),
-        ),
         versioned=False,
         price_list_by_currency=True,
     ),
-    Stream.ASSETS: Target(
-        Stream.ASSETS,
-        "assets",
-        "asset",
-        _columns(
-            ("title", "text"),
-            ("kind", "text"),
-            ("url", "text"),
-            ("language", "text"),
-            ("product", "text"),
-            _UPDATED,
-        ),
-        versioned=False,
-    ),
-    Stream.DEALS: Target(
-        Stream.DEALS,
-        "deals",
-        "deal",
-        _columns(
-            ("customer", "text"),
-            ("vendor_status", "text", "status"),
-            ("amount", "numeric"),
-            ("currency", "text"),
-            ("close_on", "date"),
-            _UPDATED,
-        ),
-    ),
+    Stream.ASSETS: _target(Stream.ASSETS, "assets", "asset", versioned=False),
+    # the vendor's word for a registration's state; pane's own status is the reseller's
+    Stream.DEALS: _target(Stream.DEALS, "deals", "deal", renamed={"status": "vendor_status"}),
 }
 
 

@@ -2,10 +2,15 @@
 really changed, in the caller's transaction.
 
 Rows go by binary ``COPY`` into a session-local staging table (``COPY`` into the tenant table
-itself is refused under forced RLS), then one ``INSERT … SELECT … ON CONFLICT (workspace_id,
-vendor_id, external_id) DO UPDATE … WHERE <something differs>`` moves them, so unchanged rows
-are neither rewritten nor reported; its ``RETURNING`` feeds the events insert in the same
-statement, which takes a contiguous block of the workspace's event sequence.
+itself is refused under forced RLS), then one statement moves them: ``INSERT … SELECT …
+ON CONFLICT (workspace_id, vendor_id, external_id) DO UPDATE … WHERE <something differs>``, so
+unchanged rows are neither rewritten nor reported. The same statement reads the rows as they
+were before (every part of a statement sees the same snapshot), works out for each updated row
+exactly which fields changed, ``{field: [old, new]}``, and appends the events through the one
+event writer (``pane.services.events.events_from``).
+
+A change to the vendor's payload alone (``raw``) is stored, so a mapping fix can be replayed
+from it, but is no change of the lead: no event, no new version.
 """
 
 from __future__ import annotations
@@ -14,13 +19,13 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
 
-import asyncpg
 import orjson
-from uuid_utils import uuid7
 
 from pane.connectors.records import PriceItemRecord, Record
+from pane.db.database import Transaction
+from pane.services import events
+from pane.services.events import events_from, fresh_ids
 from pane.sync.targets import Target, staged_row
 
 
@@ -45,32 +50,30 @@ def _stage_ddl(target: Target) -> str:
     )
 
 
-def _events_from(changed: str, entity: str) -> str:
-    """Events for the rows of CTE ``changed`` (id, external_id, action): one sequence block."""
-    return f"""
-    , numbered AS (
-      SELECT c.*, row_number() OVER () AS n, count(*) OVER () AS total FROM {changed} c
-    ), seq AS (
-      UPDATE workspaces SET event_seq = event_seq + (SELECT count(*) FROM {changed})
-      WHERE id = $1 AND EXISTS (SELECT 1 FROM {changed})
-      RETURNING event_seq
+def _as_json(target: Target, name: str, alias: str) -> str:
+    # Money and other numerics travel as decimal strings, as the API gives them.
+    kinds = {column.name: column.pg_type for column in target.columns}
+    return f"{alias}.{name}::text" if kinds.get(name) == "numeric" else f"{alias}.{name}"
+
+
+def _diff(target: Target) -> str:
+    """``{field: [old, new]}`` for the fields of row ``c`` that differ from row ``o``."""
+    pairs = ", ".join(
+        f"'{name}', CASE WHEN o.{name} IS DISTINCT FROM c.{name} THEN jsonb_build_array("
+        f"{_as_json(target, name, 'o')}, {_as_json(target, name, 'c')}) END"
+        for name in [*target.names, "deleted_at"]
     )
-    INSERT INTO events
-      (workspace_id, seq, id, entity, entity_id, vendor_id, action, actor_type, actor_id, data)
-    SELECT $1, seq.event_seq - n.total + n.n, ($5::uuid[])[n.n], '{entity}', n.id, $2, n.action,
-           'connector', $3, jsonb_build_object('external_id', n.external_id, 'run_id', $4::text)
-    FROM numbered n CROSS JOIN seq
-    RETURNING action
-    """
+    return f"jsonb_strip_nulls(jsonb_build_object({pairs}))"
 
 
 @cache
 def _upsert_sql(target: Target) -> str:
     names = target.names
-    differs_now = ", ".join([*(f"t.{name}" for name in names), "t.raw", "t.deleted_at IS NULL"])
+    differs_now = ", ".join([*(f"t.{name}" for name in names), "t.deleted_at IS NULL"])
     differs_new = ", ".join(
-        [*(f"EXCLUDED.{name}" for name in names), "EXCLUDED.raw", "EXCLUDED.deleted_at IS NULL"]
+        [*(f"EXCLUDED.{name}" for name in names), "EXCLUDED.deleted_at IS NULL"]
     )
+    changed_now = f"({differs_now}) IS DISTINCT FROM ({differs_new})"
     price_list_column = price_list_value = price_list_join = price_list_set = ""
     if target.price_list_by_currency:
         price_list_column = ", price_list_id"
@@ -80,9 +83,17 @@ def _upsert_sql(target: Target) -> str:
             " AND pl.external_id = s.currency"
         )
         price_list_set = ", price_list_id = EXCLUDED.price_list_id"
-    version = ", version = t.version + 1" if target.versioned else ""
+    version_set = (
+        f", version = CASE WHEN {changed_now} THEN t.version + 1 ELSE t.version END"
+        if target.versioned
+        else ""
+    )
     return f"""
-    WITH changed AS (
+    WITH old AS (
+      SELECT t.id, {", ".join(f"t.{name}" for name in names)}, t.deleted_at
+      FROM {target.table} t JOIN {_stage_table(target)} s
+        ON t.workspace_id = $1 AND t.vendor_id = $2 AND t.external_id = s.external_id
+    ), written AS (
       INSERT INTO {target.table} AS t
         (workspace_id, id, vendor_id, external_id, {", ".join(names)}{price_list_column},
          raw, deleted_at)
@@ -94,13 +105,30 @@ def _upsert_sql(target: Target) -> str:
         raw = EXCLUDED.raw,
         deleted_at = CASE WHEN EXCLUDED.deleted_at IS NULL THEN NULL
                           ELSE coalesce(t.deleted_at, EXCLUDED.deleted_at) END,
-        updated_at = now(){version}
-      WHERE ({differs_now}) IS DISTINCT FROM ({differs_new})
-      RETURNING t.id, t.external_id,
-        CASE WHEN t.deleted_at IS NOT NULL THEN 'deleted'
-             WHEN t.xmax = 0 THEN 'created' ELSE 'updated' END AS action
+        updated_at = CASE WHEN {changed_now} THEN now() ELSE t.updated_at END{version_set}
+      WHERE {changed_now} OR t.raw IS DISTINCT FROM EXCLUDED.raw
+      RETURNING t.id, t.external_id, {", ".join(f"t.{name}" for name in names)}, t.deleted_at,
+        {"t.version" if target.versioned else "NULL::integer AS version"},
+        t.xmax = 0 AS inserted
+    ), changes AS (
+      SELECT
+        CASE WHEN c.deleted_at IS NOT NULL AND o.deleted_at IS NULL
+               THEN '{target.entity}.deleted'
+             WHEN c.inserted THEN '{target.entity}.created'
+             ELSE '{target.entity}.updated' END AS type,
+        c.id AS entity_id, $2::uuid AS vendor_id, 'connector'::text AS actor_type,
+        $3::uuid AS actor_id,
+        CASE WHEN c.inserted OR (c.deleted_at IS NOT NULL AND o.deleted_at IS NULL)
+          THEN jsonb_build_object('external_id', c.external_id, 'run_id', $4::text)
+          ELSE jsonb_build_object('external_id', c.external_id, 'run_id', $4::text,
+                                  'changed', d.diff, 'version', c.version)
+        END AS data
+      FROM written c
+      LEFT JOIN old o ON o.id = c.id
+      CROSS JOIN LATERAL (SELECT {_diff(target)} AS diff) d
+      WHERE c.inserted OR d.diff <> '{{}}'::jsonb
     )
-    {_events_from("changed", target.entity)}
+    {events_from("changes", ids="$5")}
     """
 
 
@@ -121,13 +149,18 @@ SELECT coalesce(array_agg(external_id), '{{}}') FROM (
 def _sweep_sql(target: Target) -> str:
     version = ", version = t.version + 1" if target.versioned else ""
     return f"""
-    WITH changed AS (
+    WITH swept AS (
       UPDATE {target.table} t SET deleted_at = now(), updated_at = now(){version}
       WHERE t.workspace_id = $1 AND t.vendor_id = $2 AND t.external_id = ANY ($6::text[])
         AND t.deleted_at IS NULL
-      RETURNING t.id, t.external_id, 'deleted'::text AS action
+      RETURNING t.id, t.external_id
+    ), changes AS (
+      SELECT '{target.entity}.deleted'::text AS type, s.id AS entity_id, $2::uuid AS vendor_id,
+             'connector'::text AS actor_type, $3::uuid AS actor_id,
+             jsonb_build_object('external_id', s.external_id, 'run_id', $4::text) AS data
+      FROM swept s
     )
-    {_events_from("changed", target.entity)}
+    {events_from("changes", ids="$5")}
     """
 
 
@@ -138,23 +171,20 @@ ON CONFLICT (workspace_id, vendor_id, external_id) DO NOTHING
 """
 
 
-def _event_ids(count: int) -> list[Any]:
-    """Ids for as many events as rows might change (the SQL takes the first it needs)."""
-    return [uuid7() for _ in range(count)]
-
-
-def _counted(rows: list[asyncpg.Record], staged: int) -> Written:
-    actions = Counter(row["action"] for row in rows)
+def _counted(types: Counter[str], target: Target, staged: int) -> Written:
+    created = types[target.event("created").value]
+    updated = types[target.event("updated").value]
+    deleted = types[target.event("deleted").value]
     return Written(
-        created=actions["created"],
-        updated=actions["updated"],
-        deleted=actions["deleted"],
-        unchanged=staged - len(rows),
+        created=created,
+        updated=updated,
+        deleted=deleted,
+        unchanged=staged - created - updated - deleted,
     )
 
 
 async def write_page(
-    connection: asyncpg.Connection,
+    tx: Transaction,
     *,
     target: Target,
     records: list[Record],
@@ -171,13 +201,15 @@ async def write_page(
     latest: dict[str, Record] = {record.external_id: record for record in records}
     if not latest:
         return Written()
+    connection = tx.connection
     await connection.execute(_stage_ddl(target))
     # Ids are made here, not by pane_uuid7() in SQL: PostgreSQL's CPU is the sync's limit, and
     # a Rust-made UUIDv7 costs a twentieth of the SQL one. A row that already exists keeps its
     # id; its fresh one is simply not used.
+    ids = fresh_ids(len(latest))
     rows = [
-        staged_row(target, record, uuid7(), orjson.dumps(record.raw).decode())
-        for record in latest.values()
+        staged_row(target, record, new_id, orjson.dumps(record.raw).decode())
+        for record, new_id in zip(latest.values(), ids, strict=True)
     ]
     await connection.copy_records_to_table(
         _stage_table(target),
@@ -191,8 +223,8 @@ async def write_page(
         await connection.execute(
             _ENSURE_PRICE_LISTS, workspace_id, vendor_id, vendor_name, currencies
         )
-    changed = await connection.fetch(
-        _upsert_sql(target), workspace_id, vendor_id, link_id, str(run_id), _event_ids(len(rows))
+    appended = await events.append(
+        tx, workspace_id, _upsert_sql(target), vendor_id, link_id, str(run_id), fresh_ids(len(rows))
     )
     if remember_seen:
         await connection.execute(
@@ -202,11 +234,11 @@ async def write_page(
             run_id,
             target.stream.value,
         )
-    return _counted(changed, len(rows))
+    return _counted(Counter(row["type"] for row in appended), target, len(rows))
 
 
 async def sweep_unseen(
-    connection: asyncpg.Connection,
+    tx: Transaction,
     *,
     target: Target,
     workspace_id: uuid.UUID,
@@ -215,24 +247,27 @@ async def sweep_unseen(
     run_id: uuid.UUID,
 ) -> int:
     """After a complete full read: rows of the vendor it did not see become tombstones."""
+    connection = tx.connection
     unseen = await connection.fetchval(
         _UNSEEN.format(table=target.table), workspace_id, vendor_id, run_id, target.stream.value
     )
-    changed = []
+    swept = 0
     if unseen:
-        changed = await connection.fetch(
-            _sweep_sql(target),
+        appended = await events.append(
+            tx,
             workspace_id,
+            _sweep_sql(target),
             vendor_id,
             link_id,
             str(run_id),
-            _event_ids(len(unseen)),
+            fresh_ids(len(unseen)),
             unseen,
         )
+        swept = len(appended)
     await connection.execute(
         "DELETE FROM sync_seen WHERE workspace_id = $1 AND run_id = $2 AND stream = $3",
         workspace_id,
         run_id,
         target.stream.value,
     )
-    return len(changed)
+    return swept

@@ -20,10 +20,12 @@ from arq.worker import Worker
 
 from pane.config import Settings
 from pane.connectors.registry import connectors
-from pane.db.engine import create_engine, create_pool, create_sessionmaker
+from pane.db.database import Database
 from pane.db.safety import assert_runtime_role_is_safe
 from pane.secrets import load_key_ring
+from pane.services import changes, outbox
 from pane.services.auth import purge_expired_refresh_tokens
+from pane.services.commits import follow_ups
 from pane.services.sync import SYNC_QUEUE, enqueue_sync
 from pane.sync import runs
 from pane.sync.engine import SyncDeps
@@ -32,12 +34,13 @@ from pane.sync.engine import sync_link as run_sync
 log = structlog.get_logger("pane.worker")
 
 DUE_LINKS_PER_TICK = 500
+RELAY_EVERY_SECONDS = 5
 
 
 async def sync_link(
     ctx: dict[str, Any],
-    link_id: str,
     *,
+    link_id: str,
     workspace_id: str,
     trigger: str = "schedule",
     streams: list[str] | None = None,
@@ -58,8 +61,8 @@ async def enqueue_due_links(ctx: dict[str, Any]) -> int:
     """Every minute: a job for each active link whose interval has passed, or whose sync was
     asked for and not yet carried out (a request that arrived as its previous job ended)."""
     deps: SyncDeps = ctx["sync"]
-    async with deps.pool.acquire() as connection:
-        due = await runs.due_links(connection, DUE_LINKS_PER_TICK)
+    async with deps.database.transaction() as tx:
+        due = await runs.due_links(tx, DUE_LINKS_PER_TICK)
     enqueued = 0
     for row in due:
         enqueued += await enqueue_sync(
@@ -73,10 +76,29 @@ async def enqueue_due_links(ctx: dict[str, Any]) -> int:
     return enqueued
 
 
+async def relay_outbox(ctx: dict[str, Any]) -> int:
+    """Every few seconds: jobs asked for in a committed transaction whose own process did not
+    enqueue them (it died, or Redis was away)."""
+    deps: SyncDeps = ctx["sync"]
+    return await outbox.relay_pending(deps.database, ctx["redis"])
+
+
+async def purge_old_events(ctx: dict[str, Any]) -> int:
+    """Daily: events older than the retention setting go (the change feed answers 410 for a
+    position before them)."""
+    deps: SyncDeps = ctx["sync"]
+    purged = await changes.purge_expired(
+        deps.database, retention_days=deps.settings.change_retention_days
+    )
+    log.info("purged old events", count=purged)
+    return purged
+
+
 async def purge_refresh_tokens(ctx: dict[str, Any]) -> int:
     """Drop refresh tokens a day past expiry; reuse detection needs none older than that."""
-    async with ctx["sessionmaker"]() as session, session.begin():
-        purged = await purge_expired_refresh_tokens(session)
+    deps: SyncDeps = ctx["sync"]
+    async with deps.database.transaction(orm=True) as tx:
+        purged = await purge_expired_refresh_tokens(tx)
     log.info("purged expired refresh tokens", count=purged)
     return purged
 
@@ -87,31 +109,38 @@ def build_worker(settings: Settings, *, handle_signals: bool = True) -> Worker:
 
     async def startup(ctx: dict[str, Any]) -> None:
         connectors()  # refuse to run with a connector plugin that does not load
-        engine = create_engine(settings.database_url or "", pool_size=2)
-        await assert_runtime_role_is_safe(engine)
-        ctx["engine"] = engine
-        ctx["sessionmaker"] = create_sessionmaker(engine)
-        ctx["settings"] = settings
-        pool = await create_pool(settings.database_url or "", size=settings.worker_db_pool_size)
+        database = Database(
+            settings.database_url or "",
+            pool_size=settings.worker_db_pool_size,
+            transaction_pooler=settings.database_transaction_pooler,
+        )
+        ctx["database"] = database
+        database.after_commit = follow_ups(database, ctx["redis"])
+        await assert_runtime_role_is_safe(database)
         ctx["sync"] = SyncDeps(
-            pool=pool, redis=ctx["redis"], settings=settings, keyring=load_key_ring(settings)
+            database=database,
+            redis=ctx["redis"],
+            settings=settings,
+            keyring=load_key_ring(settings),
         )
 
     async def shutdown(ctx: dict[str, Any]) -> None:
-        if "sync" in ctx:
-            await ctx["sync"].pool.close()
-        engine = ctx.get("engine")
-        if engine is not None:
-            await engine.dispose()
+        database = ctx.get("database")
+        if database is not None:
+            await database.dispose()
 
     return Worker(
         functions=[
             func(sync_link, name="sync_link", timeout=settings.sync_job_timeout_seconds),
             enqueue_due_links,
             purge_refresh_tokens,
+            relay_outbox,
+            purge_old_events,
         ],
         cron_jobs=[
             cron(purge_refresh_tokens, hour={3}, minute={17}, run_at_startup=False),
+            cron(purge_old_events, hour={3}, minute={27}, run_at_startup=False),
+            cron(relay_outbox, second=set(range(0, 60, RELAY_EVERY_SECONDS)), run_at_startup=True),
             *(
                 [cron(enqueue_due_links, second={0}, run_at_startup=True)]
                 if settings.worker_schedule

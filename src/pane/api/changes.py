@@ -1,0 +1,182 @@
+"""The change feed and its live stream."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Header, Query, Request
+from pydantic import BaseModel, Field
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.responses import Response
+
+from pane.api.deps import Context, reads_rows, scope_of
+from pane.api.schemas import json_response
+from pane.catalogue import Event, EventType
+from pane.errors import Malformed
+from pane.principal import ApiKeyPrincipal, Permission, Principal, UserPrincipal, VendorPrincipal
+from pane.services import changes
+from pane.services.hub import StreamClosed
+
+router = APIRouter(prefix="/v1/changes", tags=["changes"])
+
+ChangeReader = Annotated[Context[Principal], reads_rows(Permission.CHANGES_READ)]
+MAX_PAGE = 1000
+
+After = Annotated[
+    int | None,
+    Query(
+        ge=0,
+        le=2**63 - 1,
+        description="The `seq` of the last event you handled; omit to start from the oldest "
+        "event kept.",
+    ),
+]
+Types = Annotated[
+    list[EventType] | None,
+    Query(description="Only these event types (repeat the parameter for several)."),
+]
+WorkspaceParam = Annotated[
+    uuid.UUID | None,
+    Query(description="Vendor keys: the workspace to read (one that links your vendor)."),
+]
+VendorFilter = Annotated[uuid.UUID | None, Query(description="Only events of this vendor.")]
+
+
+class ChangesPage(BaseModel):
+    items: list[Event] = Field(description="Events in sequence (commit) order.")
+    next_after: int = Field(description="Pass as `after` to resume after this page.")
+    has_more: bool = Field(description="More events are waiting: ask again at once.")
+
+
+@router.get("", response_model=ChangesPage, responses={410: {"description": "Too old."}})
+async def list_changes(
+    context: ChangeReader,
+    after: After = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="At most 1000.")] = 100,
+    types: Types = None,
+    vendor_id: VendorFilter = None,
+    workspace_id: WorkspaceParam = None,
+) -> Response:
+    """Every committed change of the workspace, exactly once and in commit order, from after
+    `after`. Keep `next_after` and pass it back to resume; nothing is skipped, even a
+    transaction that committed late. Events are kept for a limited time (30 days by default):
+    a position older than that is answered with 410, saying how to resync."""
+    page = await changes.read(
+        context.tx,
+        workspace_id=changes.workspace_to_read(context.principal, workspace_id),
+        after=after or 0,
+        limit=limit,
+        types=types,
+        vendor_id=vendor_id,
+        for_vendor=isinstance(context.principal, VendorPrincipal),
+    )
+    return json_response(
+        {"items": page.items, "next_after": page.next_after, "has_more": page.has_more}
+    )
+
+
+def _ends_access(principal: Principal, item: dict[str, object]) -> bool:
+    """An event that takes this stream's access away (a member removed, a key revoked)."""
+    if isinstance(principal, UserPrincipal):
+        return item["type"] == EventType.MEMBER_REMOVED and item["entity_id"] == principal.user_id
+    if isinstance(principal, ApiKeyPrincipal):
+        return item["type"] == EventType.API_KEY_REVOKED and item["entity_id"] == principal.key_id
+    return False
+
+
+def _event(item: dict[str, object]) -> ServerSentEvent:
+    return ServerSentEvent(
+        data=orjson.dumps(item, default=str).decode(), id=str(item["seq"]), event=str(item["type"])
+    )
+
+
+@router.get(
+    "/stream",
+    responses={
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "Server-Sent Events: `id` is the event's `seq`, `event` its type, "
+            "`data` the event as in the feed. Comment lines keep the connection alive.",
+        },
+        410: {"description": "Too old."},
+    },
+)
+async def stream_changes(
+    request: Request,
+    context: ChangeReader,
+    after: After = None,
+    types: Types = None,
+    vendor_id: VendorFilter = None,
+    workspace_id: WorkspaceParam = None,
+    last_event_id: Annotated[
+        str | None,
+        Header(description="Sent by EventSource on reconnect: resume after this `seq`."),
+    ] = None,
+) -> Response:
+    """The change feed, live: the events after `after` (or `Last-Event-ID`), then each new one
+    as it commits. Without either, only what happens from now on. The stream ends when the
+    server stops, when your access token expires, or when your access is taken away; reconnect
+    with `Last-Event-ID` to carry on without a gap."""
+    principal = context.principal
+    workspace = changes.workspace_to_read(principal, workspace_id)
+    start = after
+    if last_event_id is not None:
+        if not last_event_id.isdigit() or len(last_event_id) > 18:
+            raise Malformed("Last-Event-ID must be the seq of an event from this stream")
+        start = int(last_event_id)
+    if start is None:
+        start = await changes.latest(context.tx, workspace_id=workspace)
+    # A position too old is refused now, with 410, rather than in the middle of the stream.
+    await changes.read(context.tx, workspace_id=workspace, after=start, limit=1)
+    wanted = set(types) if types else None
+    for_vendor = isinstance(principal, VendorPrincipal)
+    runtime = context.runtime
+    ends_at = context.expires_at
+
+    def selected(item: dict[str, object]) -> bool:
+        return (wanted is None or item["type"] in wanted) and (
+            vendor_id is None or item["vendor_id"] == vendor_id
+        )
+
+    async def events() -> AsyncIterator[ServerSentEvent]:
+        sent = start
+        try:
+            async with runtime.hub.subscribe(principal, workspace) as (subscriber, live_from):
+                while sent < live_from:  # catch up, as this principal, through the feed
+                    async with runtime.database.transaction(scope_of(principal)) as tx:
+                        page = await changes.read(
+                            tx,
+                            workspace_id=workspace,
+                            after=sent,
+                            limit=MAX_PAGE,
+                            types=types,
+                            vendor_id=vendor_id,
+                            for_vendor=for_vendor,
+                        )
+                    for item in page.items:
+                        if item["seq"] <= live_from:
+                            yield _event(item)
+                    sent = min(page.next_after, live_from) if page.has_more else live_from
+                while True:
+                    timeout = None if ends_at is None else ends_at - time.time()
+                    async with asyncio.timeout(timeout):
+                        batch = await subscriber.queue.get()
+                    if batch is None:
+                        return
+                    for item in batch:
+                        if item["seq"] <= sent:
+                            continue
+                        sent = item["seq"]
+                        if _ends_access(principal, item):
+                            return
+                        if selected(item):
+                            yield _event(item)
+        except (StreamClosed, TimeoutError):
+            return
+
+    return EventSourceResponse(events(), ping=15, send_timeout=30)

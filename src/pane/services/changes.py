@@ -1,0 +1,158 @@
+"""The change feed: a workspace's events in sequence order, which is commit order.
+
+A reader keeps the ``seq`` of the last event it handled and asks for what came after. Every
+committed change arrives exactly once and in order: a sequence number is taken under the
+workspace's counter-row lock, held until commit, so no transaction can commit a higher number
+before a lower one is committed; a page never runs past what this snapshot has seen committed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pane.catalogue import EventType
+from pane.db.database import Database, Transaction
+from pane.errors import Gone, Invalid, NotFound
+from pane.principal import Principal, VendorPrincipal
+
+PURGE_BATCH = 10_000
+
+# The reseller's own working notes on a lead are never shown to its vendor, in the feed either.
+# (Which fields each vendor may read becomes a per-link setting with vendor disclosure.)
+_PRIVATE_FIELDS = frozenset({"notes", "owner_id"})
+
+_READ = """
+WITH counter AS (
+  SELECT event_seq, events_purged_seq FROM workspaces WHERE id = $1
+)
+SELECT c.event_seq, c.events_purged_seq, e.seq, e.id, e.type, e.entity_id, e.vendor_id,
+       e.actor_type, e.actor_id, e.created_at, e.data
+FROM counter c
+LEFT JOIN LATERAL (
+  SELECT * FROM events
+  WHERE workspace_id = $1 AND seq > $2
+    AND ($3::text[] IS NULL OR type = ANY ($3))
+    AND ($4::uuid IS NULL OR vendor_id = $4)
+  ORDER BY seq
+  LIMIT $5
+) e ON true
+ORDER BY e.seq
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ChangePage:
+    items: list[dict[str, Any]]
+    next_after: int
+    has_more: bool
+
+
+def _item(workspace_id: uuid.UUID, row: Any) -> dict[str, Any]:
+    return {
+        "seq": row["seq"],
+        "id": row["id"],
+        "type": row["type"],
+        "workspace_id": workspace_id,
+        "entity_id": row["entity_id"],
+        "vendor_id": row["vendor_id"],
+        "actor": {"type": row["actor_type"], "id": row["actor_id"]},
+        "occurred_at": row["created_at"],
+        "data": row["data"],
+    }
+
+
+def _for_vendor(item: dict[str, Any]) -> dict[str, Any] | None:
+    changed = item["data"].get("changed") if isinstance(item["data"], dict) else None
+    if not changed or not (_PRIVATE_FIELDS & changed.keys()):
+        return item
+    kept = {field: pair for field, pair in changed.items() if field not in _PRIVATE_FIELDS}
+    if not kept:
+        return None
+    return {**item, "data": {**item["data"], "changed": kept}}
+
+
+def workspace_to_read(principal: Principal, workspace_id: uuid.UUID | None) -> uuid.UUID:
+    """A workspace principal reads its own workspace; a vendor names one that links it."""
+    if isinstance(principal, VendorPrincipal):
+        if workspace_id is None:
+            raise Invalid(
+                "a vendor key reads the changes of one workspace at a time: pass workspace_id",
+                errors=[{"field": "query.workspace_id", "message": "required for vendor keys"}],
+            )
+        return workspace_id
+    if workspace_id is not None and workspace_id != principal.workspace_id:
+        raise NotFound(f"no workspace {workspace_id}")
+    return principal.workspace_id
+
+
+async def read(
+    tx: Transaction,
+    *,
+    workspace_id: uuid.UUID,
+    after: int,
+    limit: int,
+    types: list[EventType] | None = None,
+    vendor_id: uuid.UUID | None = None,
+    for_vendor: bool = False,
+) -> ChangePage:
+    """Events of a workspace after ``after``, oldest first, at most ``limit``, as the
+    transaction's principal may see them (``for_vendor``: a vendor's, which never shows the
+    reseller's private fields). ``next_after`` is where to resume: past the last event
+    returned, or, when the page is not full, past every event this read has seen committed
+    (filtered ones included, so a filtered reader never rescans)."""
+    workspace = workspace_id
+    rows = await tx.connection.fetch(
+        _READ,
+        workspace,
+        after,
+        [event_type.value for event_type in types] if types else None,
+        vendor_id,
+        limit,
+    )
+    if not rows:
+        raise NotFound(f"no workspace {workspace}")
+    counter = rows[0]
+    if after < counter["events_purged_seq"]:
+        kept_for = "the retention period"
+        raise Gone(
+            f"events up to {counter['events_purged_seq']} are no longer kept ({kept_for}); "
+            "resync from the lists (GET /v1/leads?updated_since=… and the others), then follow "
+            f"the feed from after={counter['event_seq']}",
+            resume_after=counter["event_seq"],
+        )
+    found = [row for row in rows if row["seq"] is not None]
+    items = [_item(workspace, row) for row in found]
+    if for_vendor:
+        items = [kept for item in items if (kept := _for_vendor(item)) is not None]
+    has_more = len(found) == limit
+    next_after = found[-1]["seq"] if has_more else max(after, counter["event_seq"])
+    return ChangePage(items=items, next_after=next_after, has_more=has_more)
+
+
+async def latest(tx: Transaction, *, workspace_id: uuid.UUID) -> int:
+    """The newest committed sequence number of a visible workspace."""
+    seq = await tx.connection.fetchval(
+        "SELECT event_seq FROM workspaces WHERE id = $1", workspace_id
+    )
+    if seq is None:
+        raise NotFound(f"no workspace {workspace_id}")
+    return int(seq)
+
+
+async def purge_expired(database: Database, *, retention_days: int) -> int:
+    """Drop events older than the retention period, in batches, across workspaces."""
+    cutoff = datetime.now(UTC) - timedelta(days=retention_days)
+    purged = 0
+    while True:
+        async with database.transaction() as tx:
+            batch = int(
+                await tx.connection.fetchval(
+                    "SELECT pane_purge_events($1, $2)", cutoff, PURGE_BATCH
+                )
+            )
+        purged += batch
+        if batch < PURGE_BATCH:
+            return purged
