@@ -35,6 +35,9 @@ from tests import factories
 from tests.factories import Api
 from tests.loopback import Loopback, PriceFiles
 
+# pytester runs the connector contract in sessions of its own (tests/test_connector_testing.py).
+pytest_plugins = ["pytester"]
+
 
 @dataclass(frozen=True)
 class Servers:

@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
-from urllib.parse import parse_qs
 
 import httpx
 import pytest
@@ -31,11 +30,18 @@ from pane.connectors.salesforce import (
     SalesforceConfig,
     SalesforceCredentials,
 )
-
-ORG = "https://acme-partners.my.salesforce.com"
-DATA = f"{ORG}/services/data/v60.0"
-TOKEN_URL = f"{ORG}/services/oauth2/token"
-NEXT = "/services/data/v60.0/query/01gD0000002HU6KIAW-2000"
+from tests.salesforce_org import (
+    DATA,
+    NEXT,
+    ORG,
+    TOKEN_URL,
+    client_credentials,
+    lead_row,
+    posted_form,
+    query_batch,
+    sobject_row,
+    token_body,
+)
 
 
 def _keys() -> tuple[str, str]:
@@ -56,32 +62,12 @@ def _keys() -> tuple[str, str]:
 PRIVATE_KEY, PUBLIC_KEY = _keys()
 
 
-def _client_credentials() -> dict[str, str]:
-    # A connected app of this test's own, so no other test's cached token is reused.
-    return {
-        "grant": "client_credentials",
-        "client_id": f"3MVG9{uuid.uuid4().hex}",
-        "client_secret": "consumer-secret",
-    }
-
-
 def _jwt_bearer() -> dict[str, str]:
     return {
         "grant": "jwt_bearer",
         "client_id": f"3MVG9{uuid.uuid4().hex}",
         "username": "pane-integration@acme.example",
         "private_key": PRIVATE_KEY,
-    }
-
-
-def _token(access_token: str = "00D5g000004ABCD!tok-1") -> dict[str, str]:
-    return {
-        "access_token": access_token,
-        "instance_url": ORG,
-        "id": "https://login.salesforce.com/id/00D5g000004ABCDEAA/0055g00000AbCdEAAZ",
-        "token_type": "Bearer",
-        "issued_at": "1767600000000",
-        "signature": "pQ3mDbTDBy3UHxDp0Xc4OiU0nYp7mBJ8Rm7L6pXWbdw=",
     }
 
 
@@ -94,55 +80,11 @@ async def _salesforce(
     redis: Any, credentials: dict[str, str] | None = None, **config: Any
 ) -> AsyncIterator[Salesforce]:
     settings = SalesforceConfig.model_validate({"instance_url": ORG, **config})
-    secrets = SalesforceCredentials.model_validate(credentials or _client_credentials())
+    secrets = SalesforceCredentials.model_validate(credentials or client_credentials())
     context = AuthContext(redis=redis, holder="link-1", save_credentials=_no_save)
     auth = Salesforce.authenticate(settings, secrets, context)
     async with build_client(auth=auth, allow_private=True, initial_wait=0.01) as client:
         yield Salesforce(config=settings, credentials=secrets, client=client)
-
-
-def _row(sobject: str, record_id: str, stamp: str, **fields: Any) -> dict[str, Any]:
-    return {
-        "attributes": {
-            "type": sobject,
-            "url": f"/services/data/v60.0/sobjects/{sobject}/{record_id}",
-        },
-        "Id": record_id,
-        "IsDeleted": False,
-        "SystemModstamp": stamp,
-        **fields,
-    }
-
-
-def _lead(record_id: str, stamp: str, **fields: Any) -> dict[str, Any]:
-    return _row(
-        "Lead",
-        record_id,
-        stamp,
-        FirstName="Ada",
-        LastName="Lovelace",
-        Email="ada@example.com",
-        Phone="+44 20 7946 0000",
-        Company="Analytical Engines Ltd",
-        Title="CTO",
-        Country="United Kingdom",
-        Status="Open - Not Contacted",
-        LeadSource="Partner Referral",
-        CreatedDate="2026-01-02T10:00:00.000+0000",
-        **fields,
-    )
-
-
-def _batch(records: list[dict[str, Any]], next_url: str | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"totalSize": len(records), "done": next_url is None}
-    if next_url:
-        body["nextRecordsUrl"] = next_url
-    body["records"] = records
-    return body
-
-
-def _form(request: httpx.Request) -> dict[str, str]:
-    return {key: values[0] for key, values in parse_qs(request.content.decode()).items()}
 
 
 async def _read(connector: Salesforce, stream: Stream, cursor: str | None = None) -> list:
@@ -161,13 +103,13 @@ def test_describes_its_streams_actions_and_two_ways_to_sign_in():
 
 @respx.mock
 async def test_client_credentials_sign_in_then_a_cheap_check(redis):
-    credentials = _client_credentials()
-    token = respx.post(TOKEN_URL).respond(200, json=_token())
-    query = respx.get(f"{DATA}/query").respond(200, json=_batch([]))
+    credentials = client_credentials()
+    token = respx.post(TOKEN_URL).respond(200, json=token_body())
+    query = respx.get(f"{DATA}/query").respond(200, json=query_batch([]))
     async with _salesforce(redis, credentials) as connector:
         await connector.check()
     assert token.call_count == 1  # one token for both queries
-    assert _form(token.calls[0].request) == {
+    assert posted_form(token.calls[0].request) == {
         "grant_type": "client_credentials",
         "client_id": credentials["client_id"],
         "client_secret": "consumer-secret",
@@ -184,13 +126,13 @@ async def test_client_credentials_sign_in_then_a_cheap_check(redis):
 @respx.mock
 async def test_jwt_bearer_posts_an_assertion_signed_for_the_sandbox(redis):
     credentials = _jwt_bearer()
-    token = respx.post(TOKEN_URL).respond(200, json=_token())
-    respx.get(f"{DATA}/query").respond(200, json=_batch([]))
+    token = respx.post(TOKEN_URL).respond(200, json=token_body())
+    respx.get(f"{DATA}/query").respond(200, json=query_batch([]))
     async with _salesforce(
         redis, credentials, jwt_audience="https://test.salesforce.com"
     ) as connector:
         await connector.check()
-    form = _form(token.calls[0].request)
+    form = posted_form(token.calls[0].request)
     assert set(form) == {"grant_type", "assertion"}
     assert form["grant_type"] == "urn:ietf:params:oauth:grant-type:jwt-bearer"
     decoded = jwt.decode(form["assertion"], RSAKey.import_key(PUBLIC_KEY))
@@ -205,14 +147,14 @@ async def test_jwt_bearer_posts_an_assertion_signed_for_the_sandbox(redis):
 @pytest.mark.parametrize(
     ("credentials", "error", "description"),
     [
-        (_client_credentials, "invalid_client", "invalid client credentials"),
+        (client_credentials, "invalid_client", "invalid client credentials"),
         (_jwt_bearer, "invalid_grant", "user hasn't approved this consumer"),
     ],
 )
 @respx.mock
 async def test_a_refused_grant_is_a_credentials_rejection(redis, credentials, error, description):
     respx.post(TOKEN_URL).respond(400, json={"error": error, "error_description": description})
-    query = respx.get(f"{DATA}/query").respond(200, json=_batch([]))
+    query = respx.get(f"{DATA}/query").respond(200, json=query_batch([]))
     async with _salesforce(redis, credentials()) as connector:
         with pytest.raises(CredentialsRejected, match=f"{error}: {description}"):
             await connector.check()
@@ -221,19 +163,19 @@ async def test_a_refused_grant_is_a_credentials_rejection(redis, credentials, er
 
 @respx.mock
 async def test_pages_follow_next_records_url_each_with_its_cursor(redis):
-    respx.post(TOKEN_URL).respond(200, json=_token())
+    respx.post(TOKEN_URL).respond(200, json=token_body())
     first = respx.get(f"{DATA}/queryAll").respond(
         200,
-        json=_batch(
+        json=query_batch(
             [
-                _lead("00Q5g00000AAAA1EAA", "2026-01-05T07:59:00.000+0000"),
-                _lead("00Q5g00000AAAA2EAA", "2026-01-05T08:00:00.250+0000"),
+                lead_row("00Q5g00000AAAA1EAA", "2026-01-05T07:59:00.000+0000"),
+                lead_row("00Q5g00000AAAA2EAA", "2026-01-05T08:00:00.250+0000"),
             ],
             next_url=NEXT,
         ),
     )
     second = respx.get(f"{ORG}{NEXT}").respond(
-        200, json=_batch([_lead("00Q5g00000AAAA3EAA", "2026-01-06T09:30:00.000+0000")])
+        200, json=query_batch([lead_row("00Q5g00000AAAA3EAA", "2026-01-06T09:30:00.000+0000")])
     )
     async with _salesforce(redis) as connector:
         pages = await _read(connector, Stream.LEADS)
@@ -260,8 +202,8 @@ async def test_pages_follow_next_records_url_each_with_its_cursor(redis):
 
 @respx.mock
 async def test_an_incremental_read_asks_only_for_what_changed_since_the_cursor(redis):
-    respx.post(TOKEN_URL).respond(200, json=_token())
-    query = respx.get(f"{DATA}/queryAll").respond(200, json=_batch([]))
+    respx.post(TOKEN_URL).respond(200, json=token_body())
+    query = respx.get(f"{DATA}/queryAll").respond(200, json=query_batch([]))
     async with _salesforce(redis) as connector:
         pages = await _read(connector, Stream.CAMPAIGNS, "2026-01-05T08:00:00Z")
     soql = query.calls[0].request.url.params["q"]
@@ -275,23 +217,23 @@ async def test_an_incremental_read_asks_only_for_what_changed_since_the_cursor(r
 
 @respx.mock
 async def test_deleted_rows_and_deactivated_price_entries_are_tombstones(redis):
-    respx.post(TOKEN_URL).respond(200, json=_token())
+    respx.post(TOKEN_URL).respond(200, json=token_body())
     query = respx.get(f"{DATA}/queryAll")
     query.side_effect = [
         httpx.Response(
             200,
-            json=_batch(
+            json=query_batch(
                 [
-                    _lead("00Q5g00000AAAA1EAA", "2026-01-05T08:00:00.000+0000"),
-                    _lead("00Q5g00000AAAA2EAA", "2026-01-05T09:00:00.000+0000", IsDeleted=True),
+                    lead_row("00Q5g00000AAAA1EAA", "2026-01-05T08:00:00.000+0000"),
+                    lead_row("00Q5g00000AAAA2EAA", "2026-01-05T09:00:00.000+0000", IsDeleted=True),
                 ]
             ),
         ),
         httpx.Response(
             200,
-            json=_batch(
+            json=query_batch(
                 [
-                    _row(
+                    sobject_row(
                         "PricebookEntry",
                         "01u5g00000BBBB1AAA",
                         "2026-01-05T10:00:00.000+0000",
@@ -305,7 +247,7 @@ async def test_deleted_rows_and_deactivated_price_entries_are_tombstones(redis):
                         UnitPrice=5490.0,
                         IsActive=False,
                     ),
-                    _row(
+                    sobject_row(
                         "PricebookEntry",
                         "01u5g00000BBBB2AAA",
                         "2026-01-05T11:00:00.000+0000",
@@ -338,13 +280,13 @@ async def test_deleted_rows_and_deactivated_price_entries_are_tombstones(redis):
 
 @respx.mock
 async def test_a_malformed_row_is_a_failure_and_the_rest_of_the_page_loads(redis):
-    respx.post(TOKEN_URL).respond(200, json=_token())
+    respx.post(TOKEN_URL).respond(200, json=token_body())
     long_description = "Spring push. " * 400
     respx.get(f"{DATA}/queryAll").respond(
         200,
-        json=_batch(
+        json=query_batch(
             [
-                _row(
+                sobject_row(
                     "Campaign",
                     "7015g00000EEEE1AAA",
                     "2026-01-05T08:00:00.000+0000",
@@ -355,14 +297,14 @@ async def test_a_malformed_row_is_a_failure_and_the_rest_of_the_page_loads(redis
                     StartDate="2026-03-01",
                     EndDate="2026-03-31",
                 ),
-                _row(
+                sobject_row(
                     "Campaign",
                     "7015g00000EEEE2AAA",
                     "2026-01-05T09:00:00.000+0000",
                     Name="Broken dates",
                     StartDate="next spring",
                 ),
-                _row(
+                sobject_row(
                     "Campaign",
                     "7015g00000EEEE3AAA",
                     "2026-01-05T10:00:00.000+0000",
@@ -388,7 +330,7 @@ async def test_a_malformed_row_is_a_failure_and_the_rest_of_the_page_loads(redis
 
 @respx.mock
 async def test_price_entries_with_a_partner_discount_in_each_currency(redis):
-    respx.post(TOKEN_URL).respond(200, json=_token())
+    respx.post(TOKEN_URL).respond(200, json=token_body())
     entry = {
         "Pricebook2Id": "01s5g00000CCCC1AAA",
         "Product2Id": "01t5g00000DDDD1AAA",
@@ -398,16 +340,16 @@ async def test_price_entries_with_a_partner_discount_in_each_currency(redis):
     }
     query = respx.get(f"{DATA}/queryAll").respond(
         200,
-        json=_batch(
+        json=query_batch(
             [
-                _row(
+                sobject_row(
                     "PricebookEntry",
                     "01u5g00000BBBB1AAA",
                     "2026-01-05T08:00:00.000+0000",
                     CurrencyIsoCode="EUR",
                     **entry,
                 ),
-                _row(
+                sobject_row(
                     "PricebookEntry",
                     "01u5g00000BBBB2AAA",
                     "2026-01-05T08:00:00.000+0000",
@@ -434,12 +376,12 @@ async def test_price_entries_with_a_partner_discount_in_each_currency(redis):
 
 @respx.mock
 async def test_partner_cost_from_a_field_of_a_chosen_price_book(redis):
-    respx.post(TOKEN_URL).respond(200, json=_token())
+    respx.post(TOKEN_URL).respond(200, json=token_body())
     query = respx.get(f"{DATA}/queryAll").respond(
         200,
-        json=_batch(
+        json=query_batch(
             [
-                _row(
+                sobject_row(
                     "PricebookEntry",
                     "01u5g00000BBBB1AAA",
                     "2026-01-05T08:00:00.000+0000",
@@ -477,15 +419,16 @@ async def test_partner_cost_from_a_field_of_a_chosen_price_book(redis):
 async def test_an_expired_session_is_signed_in_again_once(redis):
     token = respx.post(TOKEN_URL)
     token.side_effect = [
-        httpx.Response(200, json=_token("00D!tok-1")),
-        httpx.Response(200, json=_token("00D!tok-2")),
+        httpx.Response(200, json=token_body("00D!tok-1")),
+        httpx.Response(200, json=token_body("00D!tok-2")),
     ]
     expired = [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
 
     def org(request: httpx.Request) -> httpx.Response:
         if request.headers["authorization"] == "Bearer 00D!tok-2":
             return httpx.Response(
-                200, json=_batch([_lead("00Q5g00000AAAA1EAA", "2026-01-05T08:00:00.000+0000")])
+                200,
+                json=query_batch([lead_row("00Q5g00000AAAA1EAA", "2026-01-05T08:00:00.000+0000")]),
             )
         return httpx.Response(401, json=expired)
 
@@ -499,7 +442,7 @@ async def test_an_expired_session_is_signed_in_again_once(redis):
 
 @respx.mock
 async def test_a_session_refused_even_after_signing_in_again_is_a_credentials_rejection(redis):
-    token = respx.post(TOKEN_URL).respond(200, json=_token())
+    token = respx.post(TOKEN_URL).respond(200, json=token_body())
     respx.get(f"{DATA}/queryAll").respond(
         401, json=[{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
     )
@@ -511,10 +454,10 @@ async def test_a_session_refused_even_after_signing_in_again_is_a_credentials_re
 
 @respx.mock
 async def test_a_query_the_org_refuses_fails_the_check_with_its_message(redis):
-    respx.post(TOKEN_URL).respond(200, json=_token())
+    respx.post(TOKEN_URL).respond(200, json=token_body())
     query = respx.get(f"{DATA}/query")
     query.side_effect = [
-        httpx.Response(200, json=_batch([])),
+        httpx.Response(200, json=query_batch([])),
         httpx.Response(
             400,
             json=[
@@ -535,15 +478,15 @@ async def test_a_query_the_org_refuses_fails_the_check_with_its_message(redis):
 
 @respx.mock
 async def test_a_next_records_url_off_the_org_is_not_followed(redis):
-    respx.post(TOKEN_URL).respond(200, json=_token())
+    respx.post(TOKEN_URL).respond(200, json=token_body())
     respx.get(f"{DATA}/queryAll").respond(
         200,
-        json=_batch(
-            [_lead("00Q5g00000AAAA1EAA", "2026-01-05T08:00:00.000+0000")],
+        json=query_batch(
+            [lead_row("00Q5g00000AAAA1EAA", "2026-01-05T08:00:00.000+0000")],
             next_url="https://collector.example.net/steal",
         ),
     )
-    elsewhere = respx.get("https://collector.example.net/steal").respond(200, json=_batch([]))
+    elsewhere = respx.get("https://collector.example.net/steal").respond(200, json=query_batch([]))
     async with _salesforce(redis) as connector:
         with pytest.raises(ConnectorError, match="unexpected nextRecordsUrl"):
             await _read(connector, Stream.LEADS)
@@ -552,12 +495,12 @@ async def test_a_next_records_url_off_the_org_is_not_followed(redis):
 
 @respx.mock
 async def test_deal_registrations_are_read_with_the_configured_fields(redis):
-    respx.post(TOKEN_URL).respond(200, json=_token())
+    respx.post(TOKEN_URL).respond(200, json=token_body())
     query = respx.get(f"{DATA}/queryAll").respond(
         200,
-        json=_batch(
+        json=query_batch(
             [
-                _row(
+                sobject_row(
                     "Partner_Deal__c",
                     "a0B5g00000FFFF1EAA",
                     "2026-01-05T08:00:00.000+0000",
@@ -611,7 +554,7 @@ DEAL = {
 
 @respx.mock
 async def test_register_deal_posts_the_mapped_fields_and_returns_the_new_id(redis):
-    respx.post(TOKEN_URL).respond(200, json=_token())
+    respx.post(TOKEN_URL).respond(200, json=token_body())
     created = {"id": "a0B5g00000FFFF9EAA", "success": True, "errors": []}
     route = respx.post(f"{DATA}/sobjects/Deal_Registration__c/").respond(201, json=created)
     async with _salesforce(redis) as connector:
@@ -632,7 +575,7 @@ async def test_register_deal_posts_the_mapped_fields_and_returns_the_new_id(redi
 
 @respx.mock
 async def test_a_deal_salesforce_refuses_surfaces_its_message(redis):
-    respx.post(TOKEN_URL).respond(200, json=_token())
+    respx.post(TOKEN_URL).respond(200, json=token_body())
     route = respx.post(f"{DATA}/sobjects/Deal_Registration__c/").respond(
         400,
         json=[

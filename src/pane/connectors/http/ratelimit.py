@@ -11,7 +11,18 @@ from limits import RateLimitItem, parse
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
-from pane.ratelimit import close_storage, limits_uri
+
+def limits_uri(redis_url: str) -> str:
+    if redis_url.startswith("unix://"):
+        return "async+redis+unix://" + redis_url[len("unix://") :]
+    return "async+" + redis_url
+
+
+async def close_storage(storage: RedisStorage) -> None:
+    # limits keeps its redis.asyncio client on the storage's bridge and offers no close.
+    client = getattr(getattr(storage, "bridge", None), "storage", None)
+    if client is not None:
+        await client.aclose()
 
 
 class LinkRateLimit:
