@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from arq.connections import ArqRedis
 from fastapi import FastAPI
@@ -36,6 +37,7 @@ from pane.secrets import load_key_ring
 from pane.services.commits import follow_ups
 from pane.services.hub import Hub
 from pane.services.security import AccessTokens
+from pane.sync.connect import check_link
 
 DESCRIPTION = """\
 pane is the reseller's single pane of glass: one workspace that links every vendor and
@@ -88,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 tokens=AccessTokens(keyring.signing_key, settings.access_token_ttl_seconds),
                 login_limiter=login_limiter,
                 hub=hub,
+                link_check=partial(check_link, settings=settings, redis=redis),
             )
             await hub.start()
             yield

@@ -12,6 +12,7 @@ from pane.db.database import Database
 from pane.ratelimit import LoginLimiter
 from pane.secrets import KeyRing
 from pane.services.hub import Hub
+from pane.services.links import LinkCheck
 from pane.services.security import AccessTokens
 
 
@@ -24,3 +25,5 @@ class Runtime:
     tokens: AccessTokens
     login_limiter: LoginLimiter
     hub: Hub
+    # proves a link works against its vendor before it is saved (pane.sync.connect)
+    link_check: LinkCheck

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import uuid
-from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, status
@@ -19,10 +18,8 @@ from pane.api.schemas import (
 )
 from pane.api.vendors import Cursor, Limit
 from pane.principal import Permission, Principal, WorkspacePrincipal
-from pane.runtime import Runtime
 from pane.services import links, sync
-from pane.services.connectors import check_link
-from pane.services.links import LinkCheck, LinkStatus
+from pane.services.links import LinkStatus
 from pane.services.pagination import DEFAULT_LIMIT
 
 router = APIRouter(prefix="/v1/links", tags=["links"])
@@ -30,10 +27,6 @@ router = APIRouter(prefix="/v1/links", tags=["links"])
 LinkReader = Annotated[Context[Principal], reads(Permission.LINKS_READ)]
 LinkWriter = Annotated[Context[WorkspacePrincipal], in_workspace(Permission.LINKS_WRITE)]
 RunReader = Annotated[Context[WorkspacePrincipal], in_workspace(Permission.LINKS_READ)]
-
-
-def _checker(runtime: Runtime) -> LinkCheck:
-    return partial(check_link, settings=runtime.settings, redis=runtime.redis)
 
 
 @router.post("", response_model=LinkOut, status_code=status.HTTP_201_CREATED)
@@ -50,7 +43,7 @@ async def create_link(body: LinkIn, context: LinkWriter) -> Response:
         connector=body.connector,
         config=body.config,
         credentials=body.credentials,
-        check=_checker(context.runtime),
+        check=context.runtime.link_check,
         sync_interval_seconds=body.sync_interval_seconds,
         full_resync_interval_seconds=body.full_resync_interval_seconds,
     )
@@ -85,7 +78,7 @@ async def update_link(link_id: uuid.UUID, body: LinkUpdate, context: LinkWriter)
         link_id=link_id,
         config=body.config,
         credentials=body.credentials,
-        check=_checker(context.runtime),
+        check=context.runtime.link_check,
         sync_interval_seconds=body.sync_interval_seconds,
         full_resync_interval_seconds=body.full_resync_interval_seconds,
     )

@@ -10,10 +10,9 @@ from starlette.responses import Response
 
 from pane.api.deps import RuntimeDep
 from pane.api.schemas import json_response
+from pane.services import health
 
 router = APIRouter(tags=["operations"])
-
-_CHECK_TIMEOUT_SECONDS = 2.0
 
 
 @router.get("/healthz")
@@ -22,28 +21,11 @@ async def healthz() -> Response:
     return json_response({"status": "ok"})
 
 
-async def _database(runtime: RuntimeDep) -> str | None:
-    try:
-        async with asyncio.timeout(_CHECK_TIMEOUT_SECONDS), runtime.database.transaction() as tx:
-            await tx.connection.execute("SELECT 1")
-    except Exception as exc:
-        return f"database unreachable: {type(exc).__name__}"
-    return None
-
-
-async def _redis(runtime: RuntimeDep) -> str | None:
-    try:
-        async with asyncio.timeout(_CHECK_TIMEOUT_SECONDS):
-            await runtime.redis.ping()
-    except Exception as exc:
-        return f"redis unreachable: {type(exc).__name__}"
-    return None
-
-
 @router.get("/readyz")
 async def readyz(runtime: RuntimeDep) -> Response:
     """Ready to serve: the database and Redis both answer. 503 names what does not."""
-    failures = [f for f in await asyncio.gather(_database(runtime), _redis(runtime)) if f]
+    checks = health.database_failure(runtime.database), health.redis_failure(runtime.redis)
+    failures = [failure for failure in await asyncio.gather(*checks) if failure]
     if failures:
         return json_response(
             {"status": "unavailable", "failures": failures},

@@ -9,6 +9,8 @@ from __future__ import annotations
 from functools import cache
 from importlib.metadata import entry_points
 
+from pydantic import ValidationError
+
 from pane.connectors.base import Connector
 
 GROUP = "pane.connectors"
@@ -38,3 +40,16 @@ def connectors() -> dict[str, type[Connector]]:
             raise ConnectorLoadError(f"two packages provide a connector named {entry.name!r}")
         found[entry.name] = loaded
     return dict(sorted(found.items()))
+
+
+def link_streams(connector: str, config: dict[str, object]) -> list[str]:
+    """The streams a link reads: none when its connector is gone, all the connector's when the
+    config no longer fits it (the sync then fails, saying why)."""
+    connector_class = connectors().get(connector)
+    if connector_class is None:
+        return []
+    try:
+        parsed = connector_class.config_model.model_validate(config)
+    except ValidationError:
+        return sorted(stream.value for stream in connector_class.streams)
+    return sorted(stream.value for stream in connector_class.streams_for(parsed))

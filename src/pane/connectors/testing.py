@@ -27,7 +27,7 @@ every stream the link reads must serve records. The suite also provides a ``redi
 (a ``redis.asyncio.Redis``): connectors cache OAuth tokens there, as they do in pane.
 
 The contract builds each connector the way pane's engine does (config and credentials
-validated, the client from ``build_client`` with the connector's ``authenticate()``, retries,
+validated, the client with the connector's ``authenticate()``, retries (``open_connector``),
 private targets allowed), counts its requests and pages, and fails the test if it opens a
 database connection. Its async tests are marked for pytest-asyncio, so they run in strict
 mode as well as auto.
@@ -55,7 +55,7 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from pane.connectors.base import AuthContext, CheckFailed, Connector, CredentialsRejected
-from pane.connectors.http import build_client
+from pane.connectors.opening import open_connector
 from pane.connectors.records import RECORD_TYPES, Action, Page, Record, RecordFailure, Stream
 
 __all__ = [
@@ -164,20 +164,17 @@ class Harness:
         credentials: Mapping[str, Any] | None = None,
     ) -> AsyncIterator[Connector]:
         """The connector for a link (the vendor's working one by default), with its client."""
-        cls = self.connector_class
-        settings = cls.config_model.model_validate(self.vendor.config if config is None else config)
-        secrets = cls.credentials_model.model_validate(
-            self.vendor.credentials if credentials is None else credentials
-        )
         context = AuthContext(redis=self.redis, holder=self.holder, save_credentials=_keep_nothing)
-        client = build_client(
-            auth=cls.authenticate(settings, secrets, context),
+        async with open_connector(
+            self.connector_class,
+            config=self.vendor.config if config is None else config,
+            credentials=self.vendor.credentials if credentials is None else credentials,
+            context=context,
             allow_private=True,
             transport=_Budget(self.vendor.transport, self.contract.max_requests),
             initial_wait=RETRY_WAIT_SECONDS,
-        )
-        async with client:
-            yield cls(config=settings, credentials=secrets, client=client)
+        ) as connector:
+            yield connector
 
     async def within_time(self, work: Awaitable[T]) -> T:
         try:

@@ -30,8 +30,9 @@ from pane.services.pagination import Page, page_by_id
 
 
 class LinkCheck(Protocol):
-    """Proves a link works against its vendor (``pane.services.connectors.check_link``) and
-    gives back the credentials to store (a vendor may rotate a refresh token on first use)."""
+    """Proves a link works against its vendor and gives back the credentials to store (a vendor
+    may rotate a refresh token on first use). The application wires in
+    ``pane.sync.connect.check_link``; a service builds no HTTP client."""
 
     def __call__(
         self,

@@ -15,12 +15,12 @@ from arq.connections import ArqRedis
 
 from pane.catalogue import EventType, SyncRunState
 from pane.connectors.records import Stream
+from pane.connectors.registry import link_streams
 from pane.db.database import Transaction
 from pane.errors import Conflict, Invalid, NotFound
 from pane.principal import WorkspacePrincipal
 from pane.services import events, outbox
 from pane.services.audit import record_audit
-from pane.services.connectors import link_streams
 from pane.services.events import NewEvent
 from pane.services.links import LinkStatus, get_link
 from pane.services.pagination import Page, decode_cursor, encode_cursor

@@ -34,8 +34,8 @@ from pane.connectors.base import Connector, ConnectorError, CredentialsRejected
 from pane.connectors.records import RECORD_TYPES, Page, Stream
 from pane.db.database import Database, workspace_scope
 from pane.secrets import CredentialDecryptError, KeyRing
-from pane.services.connectors import ConnectorMissing, connector_for, open_credentials
 from pane.sync import runs
+from pane.sync.connect import ConnectorMissing, connector_for, open_credentials
 from pane.sync.runs import Claim, LeaseLost
 from pane.sync.targets import TARGETS
 from pane.sync.upsert import Written, sweep_unseen, write_page

@@ -20,9 +20,9 @@ from pane.catalogue import (
     SyncRunState,
 )
 from pane.connectors.records import Stream
+from pane.connectors.registry import link_streams
 from pane.db.database import Transaction
 from pane.services import events
-from pane.services.connectors import link_streams
 from pane.services.events import NewEvent
 from pane.sync.upsert import Written
 

@@ -1,6 +1,7 @@
-"""A link's connector, ready to talk to its vendor: config and credentials validated, the
-client built with the connector's auth, the operator's private-target policy, retries and the
-link's rate limit. Used by the sync engine and by link creation (``check()``)."""
+"""A link's connector, ready to talk to its vendor as the engine runs it: the operator's
+private-target policy, retries and the link's rate limit on top of the connector's own client
+(``pane.connectors.opening``). Used by the sync engine, and by link creation through the check
+the application wires into ``pane.services.links``."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ from redis.asyncio import Redis
 
 from pane.config import Settings
 from pane.connectors.base import AuthContext, CheckFailed, Connector, ConnectorError
-from pane.connectors.http import build_client
 from pane.connectors.http.ratelimit import LinkRateLimit
+from pane.connectors.opening import open_connector
 from pane.connectors.registry import connectors
 from pane.errors import Invalid
 from pane.secrets import KeyRing
@@ -27,19 +28,6 @@ SaveCredentials = Callable[[dict[str, Any]], Awaitable[None]]
 
 class ConnectorMissing(Exception):
     """The link names a connector that is not installed (any more)."""
-
-
-def link_streams(connector: str, config: dict[str, Any]) -> list[str]:
-    """The streams a link reads: none when its connector is gone, all the connector's when the
-    config no longer fits it (the sync then fails, saying why)."""
-    connector_class = connectors().get(connector)
-    if connector_class is None:
-        return []
-    try:
-        parsed = connector_class.config_model.model_validate(config)
-    except ValidationError:
-        return sorted(stream.value for stream in connector_class.streams)
-    return sorted(stream.value for stream in connector_class.streams_for(parsed))
 
 
 def open_credentials(keyring: KeyRing, sealed: str | None) -> dict[str, Any]:
@@ -66,26 +54,21 @@ async def connector_for(
     connector_class = connectors().get(connector)
     if connector_class is None:
         raise ConnectorMissing(f"the connector {connector!r} is not installed")
-    config_model = connector_class.config_model.model_validate(config)
-    credentials_model = connector_class.credentials_model.model_validate(credentials)
-    auth = connector_class.authenticate(
-        config_model,
-        credentials_model,
-        AuthContext(redis=redis, holder=str(holder), save_credentials=save_credentials),
-    )
     assert settings.redis_url
     rate_limit = LinkRateLimit.on(settings.redis_url, f"link:{holder}", settings.vendor_rate_limit)
-    client = build_client(
-        auth=auth,
-        allow_private=settings.allow_private_vendor_urls,
-        attempts=attempts or settings.sync_http_attempts,
-        initial_wait=settings.sync_retry_initial_wait,
-        rate_limit=rate_limit,
-    )
     try:
-        yield connector_class(config=config_model, credentials=credentials_model, client=client)
+        async with open_connector(
+            connector_class,
+            config=config,
+            credentials=credentials,
+            context=AuthContext(redis=redis, holder=str(holder), save_credentials=save_credentials),
+            allow_private=settings.allow_private_vendor_urls,
+            attempts=attempts or settings.sync_http_attempts,
+            initial_wait=settings.sync_retry_initial_wait,
+            rate_limit=rate_limit,
+        ) as instance:
+            yield instance
     finally:
-        await client.aclose()
         await rate_limit.aclose()
 
 
