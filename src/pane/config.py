@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     worker_max_jobs: int = Field(default=10, ge=1, description="Jobs one worker runs at once.")
     worker_db_pool_size: int = Field(default=10, ge=1, description="Connections per worker.")
     sync_retry_initial_wait: float = Field(default=0.5, ge=0)
+    stream_ping_seconds: float = Field(
+        default=15, gt=0, description="Seconds between keep-alive comments on change streams."
+    )
     change_retention_days: int = Field(
         default=30,
         ge=1,

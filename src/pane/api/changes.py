@@ -6,17 +6,17 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, FastAPI, Header, Query, Request
 from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.responses import Response
 
 from pane.api.deps import Context, reads_rows, scope_of
 from pane.api.schemas import json_response
-from pane.catalogue import Event, EventType
+from pane.catalogue import DESCRIPTIONS, EVENT_MODELS, Event, EventType
 from pane.errors import Malformed
 from pane.principal import ApiKeyPrincipal, Permission, Principal, UserPrincipal, VendorPrincipal
 from pane.services import changes
@@ -179,4 +179,31 @@ async def stream_changes(
         except (StreamClosed, TimeoutError):
             return
 
-    return EventSourceResponse(events(), ping=15, send_timeout=30)
+    return EventSourceResponse(
+        events(),
+        ping=runtime.settings.stream_ping_seconds,
+        send_timeout=30,
+        # the server is stopping: the hub ends every stream, which then closes cleanly
+        shutdown_event=runtime.hub.shutdown_signal,
+        shutdown_grace_period=2,
+    )
+
+
+def publish_catalogue(app: FastAPI) -> None:
+    """Every event type in the OpenAPI document's ``webhooks`` section, with its payload as a
+    component: what the change feed, its stream and outbound webhooks carry."""
+    for event_type, model in EVENT_MODELS.items():
+
+        async def delivery(event: Any) -> None:
+            """Documentation only: pane sends this; nothing here receives it."""
+
+        delivery.__annotations__ = {"event": model, "return": None}
+        app.webhooks.add_api_route(
+            event_type.value,
+            delivery,
+            methods=["POST"],
+            summary=event_type.value,
+            description=DESCRIPTIONS[event_type],
+            tags=["events"],
+            status_code=204,
+        )

@@ -21,6 +21,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -98,23 +99,36 @@ class Hub:
         self._redis_url = redis_url
         self._channels: dict[tuple[uuid.UUID, uuid.UUID | None], _Channel] = {}
         self._listener: asyncio.Task[None] | None = None
+        self._watcher: asyncio.Task[None] | None = None
         self._stopping = False
+        # Set by the SSE responses when the server begins to stop (sse-starlette's own
+        # detection); the hub then ends every stream so each closes cleanly, at once.
+        self.shutdown_signal = anyio.Event()
 
     async def start(self) -> None:
         self._listener = asyncio.create_task(self._listen())
+        self._watcher = asyncio.create_task(self._stop_when_signalled())
 
-    async def stop(self) -> None:
-        """End every stream (the server is stopping) and the subscription."""
+    async def _stop_when_signalled(self) -> None:
+        await self.shutdown_signal.wait()
+        self._end_streams()
+
+    def _end_streams(self) -> None:
         self._stopping = True
         for channel in list(self._channels.values()):
             for subscriber in list(channel.subscribers):
                 subscriber.close()
             if channel.task is not None:
                 channel.task.cancel()
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+
+    async def stop(self) -> None:
+        """End every stream (the server is stopping) and the subscription."""
+        self._end_streams()
+        for task in (self._listener, self._watcher):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     @property
     def clients(self) -> int:
@@ -141,6 +155,8 @@ class Hub:
                 channel.task = asyncio.create_task(self._run(channel))
         subscriber = Subscriber(principal)
         channel.subscribers.add(subscriber)
+        if self._stopping:  # the server began to stop while this stream was being set up
+            subscriber.close()
         try:
             yield subscriber, channel.position
         finally:
