@@ -9,9 +9,9 @@ import asyncio
 import os
 
 from alembic import context
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
-from pane.db.engine import create_engine
 from pane.models import Base
 
 target_metadata = Base.metadata
@@ -29,7 +29,7 @@ async def _run_from_environment() -> None:
     url = os.environ.get("PANE_MIGRATION_DATABASE_URL") or os.environ.get("PANE_DATABASE_URL")
     if not url:
         raise RuntimeError("set PANE_MIGRATION_DATABASE_URL, or run `pane migrate`")
-    engine = create_engine(url, pool_size=1)
+    engine = create_async_engine(make_url(url).set(drivername="postgresql+asyncpg"))
     async with engine.connect() as connection:
         await connection.run_sync(_run)
         await connection.commit()
