@@ -1,14 +1,13 @@
 import uuid
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey
+from sqlalchemy import BigInteger, ForeignKey
 from sqlalchemy.orm import Mapped, mapped_column
 
-from pane.models.base import Base, utcnow
+from pane.models.base import Base, CreatedAt
 
 
-class Event(Base):
+class Event(CreatedAt, Base):
     """One change, written in the transaction that made it; ``seq`` is gap-free per workspace."""
 
     __tablename__ = "events"
@@ -16,7 +15,7 @@ class Event(Base):
     workspace_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
     )
-    seq: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     id: Mapped[uuid.UUID]
     entity: Mapped[str]
     entity_id: Mapped[uuid.UUID]
@@ -24,11 +23,10 @@ class Event(Base):
     action: Mapped[str]
     actor_type: Mapped[str]
     actor_id: Mapped[uuid.UUID | None]
-    data: Mapped[dict[str, Any]]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    data: Mapped[dict[str, Any]] = mapped_column(server_default="{}")
 
 
-class AuditEntry(Base):
+class AuditEntry(CreatedAt, Base):
     __tablename__ = "audit_log"
 
     workspace_id: Mapped[uuid.UUID] = mapped_column(
@@ -42,5 +40,4 @@ class AuditEntry(Base):
     target_id: Mapped[str | None]
     ip: Mapped[str | None]
     request_id: Mapped[str | None]
-    details: Mapped[dict[str, Any]]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    details: Mapped[dict[str, Any]] = mapped_column(server_default="{}")
