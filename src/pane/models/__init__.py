@@ -1,4 +1,5 @@
-"""ORM tables, one module per aggregate. The schema itself is owned by the alembic migrations."""
+"""ORM tables, one module per aggregate. The schema itself is owned by the alembic migrations;
+``pane migrate --check`` (and the test suite) fail when these models drift from it."""
 
 from pane.models.apikey import ApiKey, VendorApiKey
 from pane.models.asset import Asset
