@@ -7,12 +7,12 @@ Create Date: 2026-11-22
 Operators add more with ``pane vendors add``; slugs are the stable handle.
 """
 
+import uuid
 from collections.abc import Sequence
 
 import sqlalchemy as sa
+import uuid_utils
 from alembic import op
-
-from pane.ids import new_id
 
 revision: str = "0002"
 down_revision: str | None = "0001"
@@ -63,11 +63,16 @@ vendors = sa.table(
 )
 
 
+def _new_id() -> uuid.UUID:
+    """A time-ordered UUIDv7, as pane's ids are."""
+    return uuid.UUID(bytes=uuid_utils.uuid7().bytes)
+
+
 def upgrade() -> None:
     op.bulk_insert(
         vendors,
         [
-            {"id": new_id(), "slug": slug, "name": name, "kind": kind, "website": website}
+            {"id": _new_id(), "slug": slug, "name": name, "kind": kind, "website": website}
             for slug, name, kind, website in CATALOG
         ],
     )

@@ -15,12 +15,50 @@ from collections.abc import Sequence
 
 from alembic import op
 
-from pane.db.rls import vendor_rows, workspace_rows
-
 revision: str = "0004"
 down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+# Row-level security as this migration wrote it: frozen here, so that no later change to pane
+# can change what this migration does. Settings are read once per statement through initplans;
+# an unset or empty setting matches no row.
+WS = "(SELECT NULLIF(current_setting('pane.workspace_id', true), '')::uuid)"
+VENDOR = "(SELECT NULLIF(current_setting('pane.vendor_id', true), '')::uuid)"
+VISIBLE_WORKSPACES = "(SELECT pane_visible_workspaces())::uuid[]"
+
+
+def _protect(table: str) -> list[str]:
+    return [
+        f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
+        f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY",
+    ]
+
+
+def _workspace_rows(table: str) -> list[str]:
+    """Rows only the workspace itself reads and writes."""
+    return [
+        *_protect(table),
+        f"CREATE POLICY workspace_member ON {table} FOR ALL TO PUBLIC "
+        f"USING (workspace_id = {WS}) WITH CHECK (workspace_id = {WS})",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO pane_app",
+    ]
+
+
+def _vendor_rows(table: str) -> list[str]:
+    """Rows that belong to a vendor: the workspace reads and writes them; the vendor reads its
+    own in workspaces that actively link it. One permissive policy keeps index scans."""
+    return [
+        *_protect(table),
+        f"CREATE POLICY visible_rows ON {table} FOR ALL TO PUBLIC "
+        f"USING (workspace_id = ANY ({VISIBLE_WORKSPACES}) "
+        f"AND ({VENDOR} IS NULL OR vendor_id = {VENDOR})) "
+        f"WITH CHECK (workspace_id = {WS})",
+        f"CREATE POLICY workspace_deletes ON {table} AS RESTRICTIVE FOR DELETE TO PUBLIC "
+        f"USING (workspace_id = {WS})",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO pane_app",
+    ]
+
 
 DDL = [
     # Time-ordered ids for rows the bulk path creates in SQL (PostgreSQL 15 has no uuidv7()):
@@ -113,9 +151,9 @@ DDL = [
 def upgrade() -> None:
     for statement in DDL:
         op.execute(statement)
-    for statement in vendor_rows("deals"):
+    for statement in _vendor_rows("deals"):
         op.execute(statement)
-    for statement in workspace_rows("sync_seen"):
+    for statement in _workspace_rows("sync_seen"):
         op.execute(statement)
 
 

@@ -201,11 +201,43 @@ def worker() -> None:
         build_worker(resolved).run()
 
 
+def _check_models(settings: Settings) -> None:
+    from alembic.util import CommandError
+
+    from pane.db.migrate import check
+
+    url = settings.migration_database_url or settings.database_url
+    assert url
+    try:
+        drift = asyncio.run(check(url))
+    except CommandError as exc:  # the database is not at the latest migration
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    if drift:
+        typer.echo("the models differ from the migrated database; a migration would", err=True)
+        for operation in drift:
+            typer.echo(f"  {operation}", err=True)
+        raise typer.Exit(1)
+    typer.echo("the models match the migrated database")
+
+
 @app.command()
-def migrate() -> None:
+def migrate(
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Migrate nothing; fail if the ORM models differ from the migrated database "
+            "(alembic check).",
+        ),
+    ] = False,
+) -> None:
     """Apply database migrations (as the schema owner: PANE_MIGRATION_DATABASE_URL)."""
     settings = _settings()
     with provisioned(settings) as resolved, refusals():
+        if check:
+            _check_models(resolved)
+            return
         if not settings.embedded_database:
             _migrate(resolved)
     typer.echo("database is at the latest migration")

@@ -2,22 +2,53 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKeyConstraint,
+    Index,
+    UniqueConstraint,
+    literal_column,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
-from pane.ids import new_id
-from pane.models.base import Base, Timestamps
+from pane.models.base import Base, VendorRow
 
 
-class Lead(Timestamps, Base):
+class Lead(VendorRow, Base):
     __tablename__ = "leads"
-
-    workspace_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('new', 'accepted', 'rejected', 'working', 'converted', 'lost')",
+            name="status",
+        ),
+        CheckConstraint("score BETWEEN 0 AND 100", name="score"),
+        UniqueConstraint("workspace_id", "vendor_id", "external_id"),
+        # The owner must be a member; when the membership goes, only owner_id is cleared
+        # (workspace_id is part of the primary key).
+        ForeignKeyConstraint(
+            ["workspace_id", "owner_id"],
+            ["memberships.workspace_id", "memberships.user_id"],
+            ondelete="SET NULL (owner_id)",
+        ),
+        Index("leads_vendor_idx", "workspace_id", "vendor_id", "id"),
+        Index("leads_vendor_principal_idx", "vendor_id", "id"),
+        Index("leads_status_idx", "workspace_id", "status", "id"),
+        Index("leads_updated_idx", "workspace_id", "updated_at", "id"),
+        # A gin index cannot lead with a uuid without btree_gin: the workspace_id predicate
+        # filters what the trigram search finds. The concatenation is parenthesised as
+        # PostgreSQL shows it, so that alembic can compare the expression.
+        Index(
+            "leads_search_idx",
+            literal_column(
+                "lower((((((coalesce(first_name, '') || ' ') || coalesce(last_name, ''))"
+                " || ' ') || coalesce(email, '')) || ' ') || coalesce(company, ''))"
+            ).label("search"),
+            postgresql_using="gin",
+            postgresql_ops={"search": "gin_trgm_ops"},
+        ),
     )
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    vendor_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("vendors.id"))
-    external_id: Mapped[str]
+
     first_name: Mapped[str | None]
     last_name: Mapped[str | None]
     email: Mapped[str | None]
@@ -25,7 +56,7 @@ class Lead(Timestamps, Base):
     company: Mapped[str | None]
     title: Mapped[str | None]
     country: Mapped[str | None]
-    status: Mapped[str] = mapped_column(default="new")
+    status: Mapped[str] = mapped_column(default="new", server_default="new")
     status_reason: Mapped[str | None]
     vendor_status: Mapped[str | None]
     score: Mapped[int | None]
@@ -36,8 +67,8 @@ class Lead(Timestamps, Base):
     accept_by: Mapped[datetime | None]
     vendor_created_at: Mapped[datetime | None]
     vendor_updated_at: Mapped[datetime | None]
-    raw: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    version: Mapped[int] = mapped_column(default=1)
+    raw: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
+    version: Mapped[int] = mapped_column(default=1, server_default=text("1"))
     deleted_at: Mapped[datetime | None]
 
     __mapper_args__ = {"version_id_col": version}
