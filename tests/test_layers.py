@@ -96,3 +96,20 @@ def test_routers_write_no_sql(path):
             assert not any(keyword in node.value.upper() for keyword in _SQL), (
                 f"{path.name} holds SQL: {node.value[:60]!r}"
             )
+
+
+def _sources_containing(pattern: str) -> list[str]:
+    return sorted(
+        str(path.relative_to(SRC))
+        for path in SRC.rglob("*.py")
+        if pattern.lower() in path.read_text().lower()
+    )
+
+
+def test_one_writer_inserts_into_the_change_log():
+    assert _sources_containing("INSERT INTO events") == ["services/events.py"]
+
+
+def test_work_after_a_commit_goes_through_the_outbox_not_background_tasks():
+    assert _sources_containing("BackgroundTask") == []
+    assert _sources_containing("enqueue_job(") == ["services/outbox.py", "services/sync.py"]

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from datetime import datetime
@@ -27,9 +24,10 @@ from pane.demo.manifests import demo_link
 from pane.demo.simulator import Simulator
 from pane.services.sync import enqueue_sync
 from pane.sync.engine import SyncDeps, sync_link
-from tests.conftest import CREDENTIAL_KEY, Servers
+from tests.conftest import Servers
 from tests.factories import other_redis_db, run_row
 from tests.loopback import Loopback
+from tests.processes import start_worker, wait_for
 
 
 def initech_leads(base: str, page_size: int = 50) -> dict[str, Any]:
@@ -53,39 +51,6 @@ async def lead_ids(db: asyncpg.Connection, workspace_id: uuid.UUID) -> list[str]
     return [row["external_id"] for row in rows]
 
 
-def _worker(servers: Servers, redis_url: str) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "PANE_DATABASE_URL": servers.app_url,
-        "PANE_MIGRATION_DATABASE_URL": servers.admin_url,
-        "PANE_REDIS_URL": redis_url,
-        "PANE_DATA_DIR": str(servers.data_dir / "worker"),
-        "PANE_CREDENTIAL_KEYS": CREDENTIAL_KEY,
-        "PANE_TOKEN_SIGNING_KEY": "test-signing-key-" + "x" * 32,
-        "PANE_ALLOW_PRIVATE_VENDOR_URLS": "true",
-        "PANE_WORKER_SCHEDULE": "false",
-        "PANE_SYNC_JOB_TIMEOUT_SECONDS": "10",
-        "PANE_SYNC_LEASE_SECONDS": "5",
-        "PANE_SYNC_RETRY_INITIAL_WAIT": "0.01",
-        "PANE_LOG_LEVEL": "WARNING",
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "pane", "worker"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-async def _wait_for(predicate, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if await predicate():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 async def test_a_worker_killed_mid_sync_is_resumed_with_nothing_lost_or_doubled(
     api, servers: Servers, loopback: Loopback, admin_db
 ):
@@ -96,7 +61,7 @@ async def test_a_worker_killed_mid_sync_is_resumed_with_nothing_lost_or_doubled(
     link_id = await link_initech(api, owner, base)
     redis_url = other_redis_db(servers.redis_url, 5)
     redis = ArqRedis.from_url(redis_url)
-    first = _worker(servers, redis_url)
+    first = start_worker(servers, redis_url)
     second = None
     try:
         assert await enqueue_sync(
@@ -106,13 +71,13 @@ async def test_a_worker_killed_mid_sync_is_resumed_with_nothing_lost_or_doubled(
         async def some_pages_committed() -> bool:
             return 0 < len(await lead_ids(admin_db, owner.workspace_id)) < total
 
-        await _wait_for(some_pages_committed, 30, "the first pages")
+        await wait_for(some_pages_committed, 30, "the first pages")
         first.send_signal(signal.SIGKILL)
         first.wait(10)
         at_kill = len(await lead_ids(admin_db, owner.workspace_id))
         requests_at_kill = simulator.initech.requests
 
-        second = _worker(servers, redis_url)
+        second = start_worker(servers, redis_url)
 
         async def finished() -> bool:
             status = await admin_db.fetchval(
@@ -120,7 +85,7 @@ async def test_a_worker_killed_mid_sync_is_resumed_with_nothing_lost_or_doubled(
             )
             return status in ("succeeded", "failed")
 
-        await _wait_for(finished, 60, "the resumed run to finish")
+        await wait_for(finished, 60, "the resumed run to finish")
     finally:
         for process in (first, second):
             if process is not None and process.poll() is None:
