@@ -32,7 +32,7 @@ import asyncpg
 from bench.servers import bench_servers, database_url, free_port, server_user
 from pane.db.migrate import upgrade
 from pane.principal import ApiKeyPrincipal
-from pane.services.leads import LeadFilters, build_list_query
+from pane.services.leads import LeadFilters, lead_list
 from pane.services.security import AccessTokens, hash_password
 
 WORKSPACES = 100
@@ -145,7 +145,8 @@ async def explain(app_url: str, workspace_id: str) -> str:
         workspace_id=uuid.UUID(workspace_id),
         scopes=frozenset(),
     )
-    sql, args = build_list_query(principal, LeadFilters(), None, 50)
+    query = lead_list(principal, LeadFilters())
+    sql, args = query.sql(None, 50), query.args
     connection = await asyncpg.connect(app_url)
     try:
         async with connection.transaction():

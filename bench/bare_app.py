@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from pane.principal import ApiKeyPrincipal
-from pane.services.leads import LeadFilters, build_list_query
+from pane.services.leads import LeadFilters, lead_list
 
 LIMIT = 50
 
@@ -33,7 +33,8 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
 async def leads(request: Request) -> Response:
     workspace_id = uuid.UUID(request.headers["x-workspace"])
     principal = ApiKeyPrincipal(key_id=workspace_id, workspace_id=workspace_id, scopes=frozenset())
-    sql, args = build_list_query(principal, LeadFilters(), None, LIMIT)
+    query = lead_list(principal, LeadFilters())
+    sql, args = query.sql(None, LIMIT), query.args
     async with request.app.state.pool.acquire() as connection:
         rows = await connection.fetch(sql, *args)
     items = [dict(row) for row in rows[:LIMIT]]

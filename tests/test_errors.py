@@ -13,7 +13,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from pane.app import create_app
-from pane.services.pagination import encode_cursor
+from pane.services.lists import encode_cursor
 from tests.conftest import make_settings
 from tests.factories import PROBLEM, assert_problem, error_fields
 

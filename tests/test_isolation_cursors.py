@@ -11,7 +11,7 @@ import uuid
 import httpx
 import pytest
 
-from pane.services.pagination import encode_cursor
+from pane.services.lists import encode_cursor
 from tests.factories import Api
 from tests.isolation_world import World, build_world, fetch, listed_ids
 

@@ -12,7 +12,7 @@ from pane.api.vendors import Cursor, Limit
 from pane.models import ApiKey
 from pane.principal import Permission, WorkspacePrincipal
 from pane.services import api_keys
-from pane.services.pagination import DEFAULT_LIMIT
+from pane.services.lists import DEFAULT_LIMIT
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
 
@@ -54,12 +54,10 @@ async def list_keys(
 ) -> Response:
     """Every key of the workspace, oldest first, revoked ones included; secrets are never
     shown again."""
-    keys, next_cursor = await api_keys.list_workspace_keys(
+    page = await api_keys.list_workspace_keys(
         context.tx, workspace_id=context.principal.workspace_id, cursor=cursor, limit=limit
     )
-    return json_response(
-        {"items": [_key_json(record) for record in keys], "next_cursor": next_cursor}
-    )
+    return Response(page.to_json(), media_type="application/json")
 
 
 @router.delete("/{key_id}", response_model=ApiKeyOut)

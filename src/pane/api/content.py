@@ -14,7 +14,7 @@ from pane.api.schemas import PageOf, json_response
 from pane.api.vendors import NO_NUL, Cursor, Limit
 from pane.principal import Permission, Principal
 from pane.services import content
-from pane.services.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from pane.services.lists import DEFAULT_LIMIT, MAX_LIMIT, Page
 
 router = APIRouter(prefix="/v1", tags=["vendor content"])
 

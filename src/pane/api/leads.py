@@ -17,7 +17,7 @@ from pane.models import Lead
 from pane.principal import Permission, Principal, WorkspacePrincipal
 from pane.services import leads
 from pane.services.leads import LeadFilters, LeadStatus
-from pane.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from pane.services.lists import DEFAULT_LIMIT, MAX_LIMIT
 
 router = APIRouter(prefix="/v1/leads", tags=["leads"])
 

@@ -20,7 +20,7 @@ from pane.api.vendors import Cursor, Limit
 from pane.principal import Permission, Principal, WorkspacePrincipal
 from pane.services import links, sync
 from pane.services.links import LinkStatus
-from pane.services.pagination import DEFAULT_LIMIT
+from pane.services.lists import DEFAULT_LIMIT
 
 router = APIRouter(prefix="/v1/links", tags=["links"])
 

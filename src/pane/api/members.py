@@ -20,7 +20,7 @@ from pane.api.vendors import Cursor, Limit
 from pane.models import Invitation
 from pane.principal import Permission, WorkspacePrincipal
 from pane.services import members
-from pane.services.pagination import DEFAULT_LIMIT
+from pane.services.lists import DEFAULT_LIMIT
 
 router = APIRouter(prefix="/v1", tags=["members"])
 
@@ -90,12 +90,10 @@ async def list_invitations(
     context: MembersWriter, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
 ) -> Response:
     """Invitations not yet accepted, revoked or expired, oldest first."""
-    pending, next_cursor = await members.list_invitations(
+    page = await members.list_invitations(
         context.tx, workspace_id=context.principal.workspace_id, cursor=cursor, limit=limit
     )
-    return json_response(
-        {"items": [_invitation_json(item) for item in pending], "next_cursor": next_cursor}
-    )
+    return Response(page.to_json(), media_type="application/json")
 
 
 @router.delete("/invitations/{invitation_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -9,7 +9,7 @@ from starlette.responses import Response
 from pane.api.deps import AnyContext
 from pane.api.schemas import PageOf, VendorOut, json_response
 from pane.services import vendors
-from pane.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from pane.services.lists import DEFAULT_LIMIT, MAX_LIMIT
 
 router = APIRouter(prefix="/v1/vendors", tags=["vendors"])
 

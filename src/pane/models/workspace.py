@@ -26,9 +26,7 @@ class Workspace(Timestamps, Base):
     name: Mapped[str]
     event_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     # the highest sequence number retention has dropped: a feed position before it is gone
-    events_purged_seq: Mapped[int] = mapped_column(
-        BigInteger, default=0, server_default=text("0")
-    )
+    events_purged_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
 
 
 class Membership(Timestamps, Base):

@@ -28,7 +28,7 @@ from pane.principal import (
 from pane.services import events
 from pane.services.audit import record_audit
 from pane.services.events import NewEvent
-from pane.services.pagination import page_by_id
+from pane.services.lists import BY_ID, ListQuery, Page
 from pane.services.security import new_api_key, token_digest
 
 _TOUCH_WORKSPACE_KEY = (
@@ -109,12 +109,15 @@ async def _log(
 
 async def list_workspace_keys(
     tx: Transaction, *, workspace_id: uuid.UUID, cursor: str | None, limit: int
-) -> tuple[list[ApiKey], str | None]:
-    """The workspace's keys, oldest first, revoked ones included, and the cursor after them."""
-    query = select(ApiKey).where(ApiKey.workspace_id == workspace_id)
-    return await page_by_id(
-        tx.session, query, ApiKey.id, kind="api_keys", cursor=cursor, limit=limit
+) -> Page:
+    """The workspace's keys, oldest first, revoked ones included; never their secrets."""
+    query = ListQuery(
+        kind="api_keys",
+        source="api_keys",
+        columns="id, name, prefix, scopes, created_at, expires_at, last_used_at, revoked_at",
+        order=BY_ID,
     )
+    return await query.equals("workspace_id", workspace_id).page(tx, cursor=cursor, limit=limit)
 
 
 async def revoke_workspace_key(

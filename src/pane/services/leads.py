@@ -18,7 +18,7 @@ from pane.models import Lead
 from pane.principal import Principal, VendorPrincipal, WorkspacePrincipal
 from pane.services import events
 from pane.services.events import NewEvent
-from pane.services.pagination import Page, decode_cursor, encode_cursor
+from pane.services.lists import BY_ID, ListQuery, Page
 
 
 class LeadStatus(StrEnum):
@@ -42,34 +42,11 @@ TRANSITIONS: dict[LeadStatus, frozenset[LeadStatus]] = {
     LeadStatus.CONVERTED: frozenset(),
 }
 
-LIST_COLUMNS = (
-    "id",
-    "workspace_id",
-    "vendor_id",
-    "external_id",
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "company",
-    "title",
-    "country",
-    "status",
-    "status_reason",
-    "vendor_status",
-    "score",
-    "source",
-    "campaign_ref",
-    "owner_id",
-    "notes",
-    "accept_by",
-    "vendor_created_at",
-    "vendor_updated_at",
-    "version",
-    "created_at",
-    "updated_at",
+# What a lead list shows: every column but the vendor's payload (in the single-lead view) and
+# the tombstone marker (lists show live leads only).
+LIST_COLUMNS = tuple(
+    column.key for column in Lead.__table__.columns if column.key not in {"raw", "deleted_at"}
 )
-_SELECT = f"SELECT {', '.join(LIST_COLUMNS)} FROM leads"  # noqa: S608 - fixed column names
 SEARCH_EXPRESSION = (
     "lower(coalesce(first_name, '') || ' ' || coalesce(last_name, '') || ' ' || "
     "coalesce(email, '') || ' ' || coalesce(company, ''))"
@@ -84,35 +61,22 @@ class LeadFilters:
     q: str | None = None
 
 
-def build_list_query(
-    principal: Principal, filters: LeadFilters, after: uuid.UUID | None, limit: int
-) -> tuple[str, list[Any]]:
-    """SQL and arguments for one page, newest first. Scoped by the principal's own column so
-    the plan starts from an index that leads with it; RLS checks the same thing again."""
-    args: list[Any] = []
-
-    def arg(value: Any) -> str:
-        args.append(value)
-        return f"${len(args)}"
-
-    if isinstance(principal, VendorPrincipal):
-        where = [f"vendor_id = {arg(principal.vendor_id)}"]
-    else:
-        where = [f"workspace_id = {arg(principal.workspace_id)}"]
-    if filters.vendor_id is not None:
-        where.append(f"vendor_id = {arg(filters.vendor_id)}")
-    where.append("deleted_at IS NULL")
-    if filters.status is not None:
-        where.append(f"status = {arg(filters.status.value)}")
-    if filters.updated_since is not None:
-        where.append(f"updated_at >= {arg(filters.updated_since)}")
-    if filters.q:
-        escaped = filters.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        where.append(f"{SEARCH_EXPRESSION} LIKE {arg('%' + escaped + '%')}")
-    if after is not None:
-        where.append(f"id < {arg(after)}")
-    sql = f"{_SELECT} WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT {arg(limit + 1)}"
-    return sql, args
+def lead_list(principal: Principal, filters: LeadFilters) -> ListQuery:
+    """Leads, newest first."""
+    return (
+        ListQuery.scoped(
+            principal,
+            kind="leads",
+            source="leads",
+            columns=", ".join(LIST_COLUMNS),
+            order=BY_ID,
+            descending=True,
+        )
+        .equals("vendor_id", filters.vendor_id)
+        .equals("status", filters.status.value if filters.status else None)
+        .at_least("updated_at", filters.updated_since)
+        .contains(SEARCH_EXPRESSION, filters.q)
+    )
 
 
 async def list_leads(
@@ -123,14 +87,7 @@ async def list_leads(
     cursor: str | None,
     limit: int,
 ) -> Page:
-    after = decode_cursor("leads", cursor, (uuid.UUID,))[0] if cursor else None
-    sql, args = build_list_query(principal, filters, after, limit)
-    rows = await tx.connection.fetch(sql, *args)
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor("leads", [rows[-1]["id"]])
-    return Page(items=[dict(row) for row in rows], next_cursor=next_cursor)
+    return await lead_list(principal, filters).page(tx, cursor=cursor, limit=limit)
 
 
 def lead_json(lead: Lead, *, include_raw: bool = True) -> dict[str, Any]:

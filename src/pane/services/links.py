@@ -26,7 +26,7 @@ from pane.secrets import KeyRing
 from pane.services import events
 from pane.services.audit import record_audit
 from pane.services.events import NewEvent
-from pane.services.pagination import Page, page_by_id
+from pane.services.lists import BY_ID, ListQuery, Page
 
 
 class LinkCheck(Protocol):
@@ -231,18 +231,27 @@ def _scoped(principal: Principal) -> Any:
     return VendorLink.workspace_id == principal.workspace_id
 
 
+LINK_COLUMNS = (
+    "id, workspace_id, vendor_id, connector, config,"
+    " credentials_encrypted IS NOT NULL AS has_credentials, status, sync_interval_seconds,"
+    " full_resync_interval_seconds, next_sync_at, last_synced_at, last_full_sync_at,"
+    " consecutive_failures, last_error, created_at, updated_at"
+)
+
+
 async def list_links(
     tx: Transaction, *, principal: Principal, cursor: str | None, limit: int
 ) -> Page:
-    links, next_cursor = await page_by_id(
-        tx.session,
-        select(VendorLink).where(_scoped(principal)),
-        VendorLink.id,
+    """Oldest first; for a vendor key, the links to it in every workspace."""
+    query = ListQuery.scoped(
+        principal,
         kind="links",
-        cursor=cursor,
-        limit=limit,
+        source="vendor_links",
+        columns=LINK_COLUMNS,
+        order=BY_ID,
+        live_only=False,
     )
-    return Page(items=[link_json(link) for link in links], next_cursor=next_cursor)
+    return await query.page(tx, cursor=cursor, limit=limit)
 
 
 async def get_link(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, Select, func, select, tuple_
+from sqlalchemy import Row, Select, func, select
 
 from pane.catalogue import (
     EventType,
@@ -24,7 +24,7 @@ from pane.principal import ROLE_PERMISSIONS, Permission, Role, UserPrincipal, Wo
 from pane.services import events
 from pane.services.audit import record_audit
 from pane.services.events import NewEvent
-from pane.services.pagination import Page, decode_cursor, encode_cursor, page_by_id
+from pane.services.lists import BY_ID, Key, ListQuery, Page
 from pane.services.security import new_opaque_token, token_digest
 
 INVITATION_PREFIX = "inv_"
@@ -57,19 +57,13 @@ async def list_members(
     tx: Transaction, *, workspace_id: uuid.UUID, cursor: str | None, limit: int
 ) -> Page:
     """Members in the order they joined."""
-    query = _members_query(workspace_id).order_by(Membership.created_at, Membership.user_id)
-    if cursor:
-        joined, user_id = decode_cursor("members", cursor, (datetime, uuid.UUID))
-        query = query.where(
-            tuple_(Membership.created_at, Membership.user_id) > tuple_(joined, user_id)
-        )
-    rows = list(await tx.session.execute(query.limit(limit + 1)))
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last: Membership = rows[-1][0]
-        next_cursor = encode_cursor("members", [last.created_at, last.user_id])
-    return Page(items=[_member_json(row) for row in rows], next_cursor=next_cursor)
+    query = ListQuery(
+        kind="members",
+        source="memberships m JOIN users u ON u.id = m.user_id",
+        columns="m.user_id, u.email, u.name, m.role, m.created_at AS joined_at",
+        order=(Key("m.created_at", "joined_at", datetime), Key("m.user_id", "user_id", uuid.UUID)),
+    )
+    return await query.equals("m.workspace_id", workspace_id).page(tx, cursor=cursor, limit=limit)
 
 
 async def get_member(
@@ -246,17 +240,17 @@ async def invite(
 
 async def list_invitations(
     tx: Transaction, *, workspace_id: uuid.UUID, cursor: str | None, limit: int
-) -> tuple[list[Invitation], str | None]:
-    """Pending invitations, oldest first, and the cursor after them."""
-    query = select(Invitation).where(
-        Invitation.workspace_id == workspace_id,
-        Invitation.accepted_at.is_(None),
-        Invitation.revoked_at.is_(None),
-        Invitation.expires_at > _now(),
+) -> Page:
+    """Pending invitations, oldest first."""
+    query = ListQuery(
+        kind="invitations",
+        source="invitations",
+        columns="id, email, role, created_at, expires_at",
+        order=BY_ID,
     )
-    return await page_by_id(
-        tx.session, query, Invitation.id, kind="invitations", cursor=cursor, limit=limit
-    )
+    query.equals("workspace_id", workspace_id)
+    query.clause("accepted_at IS NULL").clause("revoked_at IS NULL").later_than_now("expires_at")
+    return await query.page(tx, cursor=cursor, limit=limit)
 
 
 async def revoke_invitation(

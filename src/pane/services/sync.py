@@ -23,7 +23,7 @@ from pane.services import events, outbox
 from pane.services.audit import record_audit
 from pane.services.events import NewEvent
 from pane.services.links import LinkStatus, get_link
-from pane.services.pagination import Page, decode_cursor, encode_cursor
+from pane.services.lists import BY_ID, ListQuery, Page
 
 SYNC_QUEUE = outbox.QUEUE
 SYNC_JOB = "sync_link"
@@ -151,23 +151,11 @@ async def list_runs(
 ) -> Page:
     """Newest first."""
     await get_link(tx, principal=actor, link_id=link_id)
-    args: list[Any] = [actor.workspace_id, link_id, limit + 1]
-    after = ""
-    if cursor:
-        (last,) = decode_cursor("runs", cursor, (uuid.UUID,))
-        args.append(last)
-        after = " AND id < $4"
-    rows = await tx.connection.fetch(
-        f"SELECT {RUN_COLUMNS} FROM sync_runs"  # noqa: S608 - fixed column names
-        f" WHERE workspace_id = $1 AND link_id = $2{after} ORDER BY id DESC LIMIT $3",
-        *args,
+    query = ListQuery(
+        kind="runs", source="sync_runs", columns=RUN_COLUMNS, order=BY_ID, descending=True
     )
-    items = [dict(row) for row in rows]
-    next_cursor = None
-    if len(items) > limit:
-        items = items[:limit]
-        next_cursor = encode_cursor("runs", [items[-1]["id"]])
-    return Page(items=items, next_cursor=next_cursor)
+    query.equals("workspace_id", actor.workspace_id).equals("link_id", link_id)
+    return await query.page(tx, cursor=cursor, limit=limit)
 
 
 async def get_run(

@@ -6,14 +6,13 @@ import re
 import uuid
 from typing import Any
 
-from sqlalchemy import or_, select, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from pane.db.database import Transaction
 from pane.errors import Conflict, Invalid, NotFound
 from pane.ids import new_id
 from pane.models import Vendor
-from pane.services.pagination import Page, decode_cursor, encode_cursor
+from pane.services.lists import Key, ListQuery, Page
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
@@ -36,21 +35,15 @@ async def list_vendors(
     cursor: str | None,
     limit: int,
 ) -> Page:
-    query = select(Vendor).order_by(Vendor.name, Vendor.id).limit(limit + 1)
-    if q:
-        pattern = f"%{_escape_like(q)}%"
-        query = query.where(or_(Vendor.name.ilike(pattern), Vendor.slug.ilike(pattern)))
-    if kind:
-        query = query.where(Vendor.kind == kind)
-    if cursor:
-        name, last_id = decode_cursor("vendors", cursor, (str, uuid.UUID))
-        query = query.where(tuple_(Vendor.name, Vendor.id) > tuple_(name, last_id))
-    vendors = list(await tx.session.scalars(query))
-    next_cursor = None
-    if len(vendors) > limit:
-        vendors = vendors[:limit]
-        next_cursor = encode_cursor("vendors", [vendors[-1].name, vendors[-1].id])
-    return Page(items=[vendor_json(vendor) for vendor in vendors], next_cursor=next_cursor)
+    """The catalog by name."""
+    query = ListQuery(
+        kind="vendors",
+        source="vendors",
+        columns="id, slug, name, kind, website",
+        order=(Key("name", "name", str), Key("id", "id", uuid.UUID)),
+    )
+    query.equals("kind", kind).contains("lower(name || ' ' || slug)", q)
+    return await query.page(tx, cursor=cursor, limit=limit)
 
 
 async def get_vendor(tx: Transaction, *, vendor_id: uuid.UUID) -> Vendor:
@@ -74,7 +67,3 @@ async def add_vendor(
     except IntegrityError as exc:
         raise Conflict(f"the catalog already has a vendor with slug {slug!r}") from exc
     return vendor
-
-
-def _escape_like(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
