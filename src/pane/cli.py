@@ -17,12 +17,12 @@ from pathlib import Path
 from types import FrameType
 from typing import Annotated
 
+import structlog
 import typer
 import uvicorn
 from sqlalchemy.exc import DBAPIError
 
 from pane.config import Settings, get_settings
-from pane.db.embedded import EmbeddedServers
 from pane.logs import configure_logging
 
 app = typer.Typer(
@@ -49,6 +49,8 @@ def provisioned(settings: Settings) -> Iterator[Settings]:
     The URLs are exported to the environment so that API worker processes inherit them, and so
     that settings read from now on in this process (uvicorn's app factory) see them.
     """
+    from pane.db.embedded import EmbeddedServers
+
     servers: EmbeddedServers | None = None
     updates: dict[str, object] = {}
     if settings.embedded_database or settings.embedded_redis:
@@ -67,6 +69,10 @@ def provisioned(settings: Settings) -> Iterator[Settings]:
             if value:
                 os.environ[f"PANE_{name.upper()}"] = value
         get_settings.cache_clear()
+        if servers is not None and servers.recovered:
+            structlog.get_logger("pane").warning(
+                "recovered the embedded servers of a pane that did not stop", **servers.recovered
+            )
         if settings.embedded_database:
             _migrate(resolved)
         yield resolved
@@ -139,8 +145,6 @@ def everything(ctx: typer.Context) -> None:
 
 
 async def _serve_all(settings: Settings, started: float) -> None:
-    import structlog
-
     from pane.app import create_app
     from pane.sync.worker import build_worker
 
