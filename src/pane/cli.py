@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import socket
 import sys
 import tempfile
@@ -13,14 +14,15 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
+import structlog
 import typer
 import uvicorn
 from sqlalchemy.exc import DBAPIError
 
 from pane.config import Settings, get_settings
-from pane.db.embedded import EmbeddedServers
 from pane.logs import configure_logging
 
 app = typer.Typer(
@@ -44,8 +46,11 @@ def provisioned(settings: Settings) -> Iterator[Settings]:
     """Settings with every URL filled in, starting embedded servers for the missing ones.
 
     The embedded database is pane's own, so it is migrated here, whichever command runs first.
-    The URLs are exported to the environment so that API worker processes inherit them.
+    The URLs are exported to the environment so that API worker processes inherit them, and so
+    that settings read from now on in this process (uvicorn's app factory) see them.
     """
+    from pane.db.embedded import EmbeddedServers
+
     servers: EmbeddedServers | None = None
     updates: dict[str, object] = {}
     if settings.embedded_database or settings.embedded_redis:
@@ -63,6 +68,11 @@ def provisioned(settings: Settings) -> Iterator[Settings]:
             value = getattr(resolved, name)
             if value:
                 os.environ[f"PANE_{name.upper()}"] = value
+        get_settings.cache_clear()
+        if servers is not None and servers.recovered:
+            structlog.get_logger("pane").warning(
+                "recovered the embedded servers of a pane that did not stop", **servers.recovered
+            )
         if settings.embedded_database:
             _migrate(resolved)
         yield resolved
@@ -135,8 +145,6 @@ def everything(ctx: typer.Context) -> None:
 
 
 async def _serve_all(settings: Settings, started: float) -> None:
-    import structlog
-
     from pane.app import create_app
     from pane.sync.worker import build_worker
 
@@ -416,8 +424,23 @@ def simulator(
     )
 
 
+class Terminated(BaseException):
+    """SIGTERM (kill, docker stop, systemd), raised like KeyboardInterrupt on Ctrl-C so that pane
+    unwinds the same way: its servers shut down and the embedded ones are stopped."""
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    raise Terminated
+
+
 def main() -> None:
+    # Without a handler, SIGTERM kills the process on the spot, leaving the embedded servers
+    # running; uvicorn and arq catch it while they run, but uvicorn then restores this handler
+    # and raises the signal again once it has shut down.
+    signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    except Terminated:
+        sys.exit(0)  # a stop asked for, and done

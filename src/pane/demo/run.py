@@ -252,6 +252,10 @@ async def run_demo(settings: Settings, options: DemoOptions) -> None:
             f" {DEMO_SYNC_INTERVAL_SECONDS} s. Ctrl-C stops everything."
         )
         await asyncio.wait([api_task, vendors_task, worker_task], return_when="FIRST_COMPLETED")
+    except httpx.TransportError:
+        if not api.should_exit:
+            raise
+        # stopped (Ctrl-C, SIGTERM) while setting up: the API went away under the demo's requests
     finally:
         # servers asked to stop, not cancelled: each runs its shutdown (and its lifespan's)
         api.should_exit = vendors.should_exit = True
