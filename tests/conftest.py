@@ -34,6 +34,7 @@ from pane.sync.engine import SyncDeps
 from tests import factories
 from tests.factories import Api
 from tests.loopback import Loopback, PriceFiles
+from tests.pgbouncer import PgBouncer
 
 # pytester runs the connector contract in sessions of its own (tests/test_connector_testing.py).
 pytest_plugins = ["pytester"]
@@ -42,9 +43,27 @@ pytest_plugins = ["pytester"]
 @dataclass(frozen=True)
 class Servers:
     admin_url: str
+    # pane_app's URL: through pgbouncer in transaction mode when the suite runs that way
     app_url: str
     redis_url: str
     data_dir: Path
+    # pane_app straight to PostgreSQL (for a role of a test's own, which the pooler does not
+    # know); the same as app_url without a pooler
+    direct_app_url: str = ""
+    pooled: bool = False
+
+    def database(self, pool_size: int) -> Database:
+        """pane's pool, as pane_app, set up for the pooler in front when there is one."""
+        return Database(self.app_url, pool_size=pool_size, transaction_pooler=self.pooled)
+
+    def env(self) -> dict[str, str]:
+        """The settings a pane subprocess needs to reach these servers."""
+        return {
+            "PANE_DATABASE_URL": self.app_url,
+            "PANE_MIGRATION_DATABASE_URL": self.admin_url,
+            "PANE_REDIS_URL": self.redis_url,
+            "PANE_DATABASE_TRANSACTION_POOLER": str(self.pooled).lower(),
+        }
 
 
 def _with_user_and_database(url: str, user: str, database: str) -> str:
@@ -92,14 +111,35 @@ def servers() -> Iterator[Servers]:
         admin_server_url, make_url(admin_server_url).username or "postgres", database
     )
     asyncio.run(upgrade(admin_url))
+    direct_app_url = _with_user_and_database(admin_server_url, "pane_app", database)
+    app_url = direct_app_url
+    bouncer: PgBouncer | None = None
+    if os.environ.get("PANE_TEST_PGBOUNCER"):
+        upstream = make_url(admin_server_url)
+        if not upstream.host or upstream.host.startswith("/"):
+            raise RuntimeError(
+                "PANE_TEST_PGBOUNCER puts pgbouncer in front of a server reached over TCP:"
+                " set PANE_TEST_DATABASE_URL too"
+            )
+        bouncer = PgBouncer(upstream.host, upstream.port or 5432, users=["pane_app"])
+        bouncer.start()
+        app_url = (
+            make_url(direct_app_url)
+            .set(host="127.0.0.1", port=bouncer.port)
+            .render_as_string(hide_password=False)
+        )
     try:
         yield Servers(
             admin_url=admin_url,
-            app_url=_with_user_and_database(admin_server_url, "pane_app", database),
+            app_url=app_url,
             redis_url=redis_url,
             data_dir=data_dir,
+            direct_app_url=direct_app_url,
+            pooled=bouncer is not None,
         )
     finally:
+        if bouncer is not None:
+            bouncer.stop()
         asyncio.run(drop())
         if embedded is not None:
             embedded.stop()
@@ -136,6 +176,7 @@ def make_settings(servers: Servers, **overrides: object) -> Settings:
         "allow_private_vendor_urls": True,
         "sync_retry_initial_wait": 0.01,
         "sync_lease_seconds": 6,
+        "database_transaction_pooler": servers.pooled,
     }
     values.update(overrides)
     return Settings.model_validate(values)
@@ -170,7 +211,9 @@ async def sync_deps(settings: Settings) -> AsyncIterator[SyncDeps]:
     """What a worker hands the sync engine: an asyncpg pool as pane_app, Redis, keys."""
     assert settings.database_url
     assert settings.redis_url
-    database = Database(settings.database_url, pool_size=4)
+    database = Database(
+        settings.database_url, pool_size=4, transaction_pooler=settings.database_transaction_pooler
+    )
     redis = ArqRedis.from_url(settings.redis_url)
     try:
         yield SyncDeps(
@@ -195,7 +238,9 @@ async def admin_db(servers: Servers) -> AsyncIterator[asyncpg.Connection]:
 @pytest.fixture
 async def app_db(servers: Servers) -> AsyncIterator[asyncpg.Connection]:
     """A raw connection as the runtime role pane_app, as requests use."""
-    connection = await asyncpg.connect(_plain(servers.app_url))
+    connection = await asyncpg.connect(
+        _plain(servers.app_url), statement_cache_size=0 if servers.pooled else 100
+    )
     try:
         yield connection
     finally:
@@ -215,7 +260,7 @@ async def redis(servers: Servers) -> AsyncIterator[Redis]:
 async def one_connection(servers: Servers) -> AsyncIterator[Database]:
     """pane's own pool as pane_app, of exactly one connection: what one transaction leaves
     behind is what the next one gets."""
-    database = Database(servers.app_url, pool_size=1)
+    database = servers.database(pool_size=1)
     try:
         yield database
     finally:

@@ -115,8 +115,7 @@ class Panes:
 def start_worker(servers: Servers, redis_url: str) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
-        "PANE_DATABASE_URL": servers.app_url,
-        "PANE_MIGRATION_DATABASE_URL": servers.admin_url,
+        **servers.env(),
         "PANE_REDIS_URL": redis_url,
         "PANE_DATA_DIR": str(servers.data_dir / "worker"),
         "PANE_CREDENTIAL_KEYS": CREDENTIAL_KEY,

@@ -12,7 +12,7 @@ import pytest
 from pydantic import TypeAdapter
 
 from pane.catalogue import EVENT_MODELS, Event, EventType, WorkspaceRenamed
-from pane.db.database import Database, workspace_scope
+from pane.db.database import workspace_scope
 from pane.demo.manifests import demo_link
 from pane.demo.simulator import Simulator
 from pane.demo.simulator.globex import GLOBEX_STATUS
@@ -200,7 +200,7 @@ async def test_a_transaction_that_commits_late_is_never_skipped(
     commit number N+1 while A still held N, and a reader that saw N+1 would skip N.)"""
     owner = await api.signup()
     start = (await feed(http, owner.headers))["next_after"]
-    database = Database(servers.app_url, pool_size=3)
+    database = servers.database(pool_size=3)
     a_recorded, release_a = asyncio.Event(), asyncio.Event()
 
     async def writer_a() -> int:

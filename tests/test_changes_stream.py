@@ -217,8 +217,7 @@ def test_sigterm_ends_open_streams_cleanly_and_the_server_exits(servers: Servers
     port = free_port()
     env = {
         **os.environ,
-        "PANE_DATABASE_URL": servers.app_url,
-        "PANE_MIGRATION_DATABASE_URL": servers.admin_url,
+        **servers.env(),
         "PANE_REDIS_URL": servers.redis_url,
         "PANE_PORT": str(port),
         "PANE_TOKEN_SIGNING_KEY": "test-signing-key-" + "x" * 32,

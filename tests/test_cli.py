@@ -46,9 +46,7 @@ def test_pane_with_no_configuration_starts_embedded_servers_and_stops_them(tmp_p
 def test_user_create_then_login_through_the_api(servers, tmp_path):
     email = unique_email("cli")
     env = clean_env(
-        PANE_DATABASE_URL=servers.app_url,
-        PANE_MIGRATION_DATABASE_URL=servers.admin_url,
-        PANE_REDIS_URL=servers.redis_url,
+        **servers.env(),
         PANE_DATA_DIR=str(tmp_path),
         PANE_NEW_PASSWORD="cli password 1234",
     )
@@ -67,9 +65,7 @@ def test_user_create_then_login_through_the_api(servers, tmp_path):
 
 async def test_vendor_key_is_printed_once_and_authenticates(servers, tmp_path, http):
     env = clean_env(
-        PANE_DATABASE_URL=servers.app_url,
-        PANE_MIGRATION_DATABASE_URL=servers.admin_url,
-        PANE_REDIS_URL=servers.redis_url,
+        **servers.env(),
         PANE_DATA_DIR=str(tmp_path),
     )
     issued = await asyncio.to_thread(
@@ -86,9 +82,7 @@ async def test_vendor_key_is_printed_once_and_authenticates(servers, tmp_path, h
 
 def test_operator_refusals_are_one_line_not_a_traceback(servers, tmp_path):
     env = clean_env(
-        PANE_DATABASE_URL=servers.app_url,
-        PANE_MIGRATION_DATABASE_URL=servers.admin_url,
-        PANE_REDIS_URL=servers.redis_url,
+        **servers.env(),
         PANE_DATA_DIR=str(tmp_path),
     )
     duplicate = run_pane("vendors", "add", "--slug", "cisco", "--name", "Cisco again", env=env)

@@ -158,7 +158,7 @@ async def test_runtime_role_is_unprivileged_and_owns_nothing(
 
 
 async def _check_role(url: str) -> None:
-    database = Database(url, pool_size=1)
+    database = Database(url, pool_size=1, transaction_pooler=True)
     try:
         await assert_runtime_role_is_safe(database)
     finally:
@@ -185,7 +185,7 @@ async def probe_role(
     await admin_db.execute(f"CREATE ROLE {name}_group NOLOGIN")
     await admin_db.execute(f"GRANT {name}_group TO {name}")
     await admin_db.execute(f"GRANT USAGE ON SCHEMA public TO {name}")
-    url = make_url(servers.app_url).set(username=name).render_as_string(hide_password=False)
+    url = make_url(servers.direct_app_url).set(username=name).render_as_string(hide_password=False)
     try:
         yield name, url
     finally:

@@ -385,3 +385,39 @@ async def test_alternating_requests_see_only_their_own_tenant(
 
     # And concurrently: the pool of one (plus one overflow) serves interleaved requests.
     await asyncio.gather(*(list_as(name) for name in names * 6))
+
+
+async def test_many_tenants_through_few_server_connections_never_meet(
+    pair: Pair, servers: Servers, app_db: asyncpg.Connection
+) -> None:
+    """Many clients, interleaved tenants: with PANE_TEST_PGBOUNCER the transactions share four
+    server connections, so a setting that outlived its transaction would be seen by the next
+    transaction there, or by a statement outside any transaction."""
+    database = servers.database(pool_size=12)
+    tenants = [
+        (workspace_scope(pair.a.workspace_id), pair.a_leads),
+        (workspace_scope(pair.b.workspace_id), pair.b_leads),
+        (vendor_scope(pair.v2), pair.b_leads_v2),
+        (member_scope(pair.a.workspace_id, pair.a.user_id, tuple(Role)), pair.a_leads),
+    ]
+    leaks: list[str] = []
+    outside_lock = asyncio.Lock()  # one probe connection, shared by the clients
+
+    async def client(number: int) -> None:
+        for turn in range(12):
+            scope, expected = tenants[(number + turn) % len(tenants)]
+            async with database.transaction(scope) as tx:
+                seen = {row["id"] for row in await tx.connection.fetch("SELECT id FROM leads")}
+                await asyncio.sleep(0.001 * (number % 3))
+                if seen != expected:
+                    leaks.append(f"client {number} turn {turn} saw {len(seen)} leads")
+            async with outside_lock:
+                outside = await app_db.fetchval("SELECT current_setting('pane.workspace_id', true)")
+            if outside not in ("", None):
+                leaks.append(f"a statement outside any transaction saw workspace {outside}")
+
+    try:
+        await asyncio.gather(*(client(number) for number in range(24)))
+    finally:
+        await database.dispose()
+    assert leaks == []

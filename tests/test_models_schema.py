@@ -72,8 +72,7 @@ async def test_alembic_check_finds_the_models_and_the_migrations_alike(servers: 
 def test_pane_migrate_check_runs_the_same_check(servers: Servers, tmp_path: Path) -> None:
     env = {name: value for name, value in os.environ.items() if not name.startswith("PANE_")}
     env |= {
-        "PANE_DATABASE_URL": servers.app_url,
-        "PANE_MIGRATION_DATABASE_URL": servers.admin_url,
+        **servers.env(),
         "PANE_REDIS_URL": servers.redis_url,
         "PANE_DATA_DIR": str(tmp_path),
         "PANE_LOG_LEVEL": "WARNING",

@@ -79,8 +79,7 @@ async def test_a_process_killed_between_commit_and_enqueue_loses_no_job(
     redis_url = other_redis_db(servers.redis_url, 7)
     env = {
         **os.environ,
-        "PANE_DATABASE_URL": servers.app_url,
-        "PANE_MIGRATION_DATABASE_URL": servers.admin_url,
+        **servers.env(),
         "PANE_REDIS_URL": redis_url,
         "PANE_DATA_DIR": str(servers.data_dir / "crash"),
         "PANE_CREDENTIAL_KEYS": CREDENTIAL_KEY,

@@ -19,7 +19,6 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from pane.db.database import Database
 from pane.demo.manifests import demo_link
 from pane.demo.simulator import Simulator
 from pane.services.sync import enqueue_sync
@@ -118,7 +117,7 @@ async def test_a_worker_killed_mid_sync_is_resumed_with_nothing_lost_or_doubled(
 
 
 async def test_two_workers_racing_for_one_link_make_one_sync(
-    api, settings, loopback: Loopback, sync_deps: SyncDeps, admin_db
+    api, settings, servers: Servers, loopback: Loopback, sync_deps: SyncDeps, admin_db
 ):
     simulator = Simulator(leads={"initech": 400}, initech_slow_seconds=0.05)
     base = loopback.mount(simulator.app)
@@ -126,7 +125,7 @@ async def test_two_workers_racing_for_one_link_make_one_sync(
     link_id = await link_initech(api, owner, base)
     before = simulator.initech.requests
     assert settings.database_url
-    other_database = Database(settings.database_url, pool_size=2)
+    other_database = servers.database(pool_size=2)
     other = SyncDeps(
         database=other_database, redis=sync_deps.redis, settings=settings, keyring=sync_deps.keyring
     )

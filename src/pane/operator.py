@@ -23,9 +23,9 @@ _BATCH = 500
 
 
 @asynccontextmanager
-async def _transaction(url: str | None) -> AsyncIterator[Transaction]:
+async def _transaction(url: str | None, *, pooled: bool = False) -> AsyncIterator[Transaction]:
     assert url
-    database = Database(url, pool_size=1)
+    database = Database(url, pool_size=1, transaction_pooler=pooled)
     try:
         async with database.transaction(orm=True) as tx:
             yield tx
@@ -86,7 +86,9 @@ async def rotate_credentials(settings: Settings) -> int:
 async def create_account(
     settings: Settings, *, email: str, name: str, workspace: str, password: str
 ) -> tuple[uuid.UUID, uuid.UUID]:
-    async with _transaction(settings.database_url) as tx:
+    async with _transaction(
+        settings.database_url, pooled=settings.database_transaction_pooler
+    ) as tx:
         user = await auth.create_user(tx, email=email, password=password, name=name)
         created = await auth.create_workspace(tx, name=workspace, owner_id=user.id)
         return user.id, created.id
@@ -101,6 +103,8 @@ async def add_catalog_vendor(
 
 
 async def issue_vendor_key(settings: Settings, *, vendor_slug: str, name: str) -> str:
-    async with _transaction(settings.database_url) as tx:
+    async with _transaction(
+        settings.database_url, pooled=settings.database_transaction_pooler
+    ) as tx:
         issued = await api_keys.create_vendor_key(tx, vendor_slug=vendor_slug, name=name)
         return issued.key
