@@ -275,8 +275,8 @@ def report(
     ratio = pane["rps"] / bare["rps"]
     p99_ratio = pane["p99"] / bare["p99"]
     verdict = {True: "met", False: "MISSED"}
-    print(f"throughput pane/bare: {ratio:.2f} (target >= 0.60: {verdict[ratio >= 0.6]})")
-    print(f"p99 pane/bare:        {p99_ratio:.2f} (target <= 1.50: {verdict[p99_ratio <= 1.5]})")
+    print(f"throughput pane/bare: {ratio:.2f} (target >= 0.70: {verdict[ratio >= 0.7]})")
+    print(f"p99 pane/bare:        {p99_ratio:.2f} (target <= 1.30: {verdict[p99_ratio <= 1.3]})")
     print("plan as pane_app with RLS:\n  " + plan.replace("\n", "\n  "))
     uses_index = re.search(r"Index Scan.*using leads_pkey", plan) is not None
     print(f"index scan on leads_pkey (workspace_id, id): {'yes' if uses_index else 'NO'}")

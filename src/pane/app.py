@@ -107,18 +107,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         openapi_url="/openapi.json",
     )
+    # Matched in this order: the busiest routes first (every request is tried against each
+    # route before it until one matches).
     routers = (
-        ops,
-        auth,
+        leads,
+        content,
+        changes,
+        links,
         me,
         members,
         api_keys,
         vendors,
         connectors,
-        links,
-        leads,
-        content,
-        changes,
+        auth,
+        ops,
     )
     for router in routers:
         app.include_router(router.router)

@@ -10,8 +10,8 @@ and a failed commit becomes an error response rather than a lie.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Annotated, Any, Generic, TypeVar
 
 import asyncpg
@@ -103,52 +103,83 @@ def _check(principal: AnyPrincipal, permission: Permission, *, workspace_only: b
         raise Forbidden(f"this action needs the {permission.value} permission")
 
 
-@asynccontextmanager
-async def authenticated(
-    runtime: Runtime,
-    token: str | None,
-    permission: Permission | None,
-    *,
-    workspace_only: bool = False,
-    orm: bool = True,
-) -> AsyncIterator[Context[Any]]:
-    """The one way a request is authenticated and scoped. A member's token opens the
-    transaction and has the database check membership and current role in the same round trip;
-    an API key is looked up inside the transaction, which it then scopes."""
-    if not token:
-        raise Unauthenticated(_MISSING_CREDENTIALS)
-    database = runtime.database
-    expires_at: float | None = None
-    async with AsyncExitStack() as stack:
+class authenticated:
+    """The one way a request is authenticated and scoped, for ``async with``. A member's token
+    opens the transaction and has the database check membership and current role in the same
+    round trip; an API key is looked up inside the transaction, which it then scopes."""
+
+    __slots__ = ("_opened", "_orm", "_permission", "_runtime", "_token", "_workspace_only")
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        token: str | None,
+        permission: Permission | None,
+        *,
+        workspace_only: bool = False,
+        orm: bool = True,
+    ) -> None:
+        self._runtime = runtime
+        self._token = token
+        self._permission = permission
+        self._workspace_only = workspace_only
+        self._orm = orm
+        self._opened: Any = None
+
+    async def __aenter__(self) -> Context[Any]:
+        token, permission, database = self._token, self._permission, self._runtime.database
+        if not token:
+            raise Unauthenticated(_MISSING_CREDENTIALS)
+        expires_at: float | None = None
         principal: AnyPrincipal
         if token.startswith(API_KEY_PREFIX):
-            tx = await stack.enter_async_context(database.transaction(orm=orm))
-            key_principal = await authenticate_key(tx, key=token)
-            if key_principal is None:
-                raise Unauthenticated("API key is not valid, or has been revoked or has expired")
-            principal = key_principal
-        else:
-            claims = runtime.tokens.verify(token)
-            expires_at = claims.expires_at
-            roles = ROLES_WITH[permission] if permission is not None else tuple(Role)
+            self._opened = database.transaction(orm=self._orm)
+            tx = await self._opened.__aenter__()
             try:
-                if claims.workspace_id is None:
-                    raise NotAMember
-                scope = member_scope(claims.workspace_id, claims.user_id, roles)
-                tx = await stack.enter_async_context(database.transaction(scope, orm=orm))
-                principal = UserPrincipal(user_id=claims.user_id, workspace_id=claims.workspace_id)
-            except NotAMember:
+                key_principal = await authenticate_key(tx, key=token)
+                if key_principal is None:
+                    raise Unauthenticated(
+                        "API key is not valid, or has been revoked or has expired"
+                    )
+                principal = key_principal
                 if permission is not None:
-                    raise Forbidden(_NO_WORKSPACE) from None
-                scope = user_scope(claims.user_id)
-                tx = await stack.enter_async_context(database.transaction(scope, orm=orm))
-                principal = AccountPrincipal(user_id=claims.user_id)
-            except RoleNotAllowed:
-                assert permission is not None
-                raise Forbidden(f"this action needs the {permission.value} permission") from None
-        if permission is not None:
-            _check(principal, permission, workspace_only=workspace_only)
-        yield Context(tx=tx, principal=principal, runtime=runtime, expires_at=expires_at)
+                    _check(principal, permission, workspace_only=self._workspace_only)
+            except BaseException as exc:
+                await self._opened.__aexit__(type(exc), exc, exc.__traceback__)
+                raise
+            return Context(tx=tx, principal=principal, runtime=self._runtime)
+        claims = self._runtime.tokens.verify(token)
+        expires_at = claims.expires_at
+        roles = ROLES_WITH[permission] if permission is not None else ALL_ROLES
+        try:
+            if claims.workspace_id is None:
+                raise NotAMember
+            self._opened = database.transaction(
+                member_scope(claims.workspace_id, claims.user_id, roles), orm=self._orm
+            )
+            tx = await self._opened.__aenter__()
+            principal = UserPrincipal(user_id=claims.user_id, workspace_id=claims.workspace_id)
+        except NotAMember:
+            if permission is not None:
+                raise Forbidden(_NO_WORKSPACE) from None
+            self._opened = database.transaction(user_scope(claims.user_id), orm=self._orm)
+            tx = await self._opened.__aenter__()
+            principal = AccountPrincipal(user_id=claims.user_id)
+        except RoleNotAllowed:
+            assert permission is not None
+            raise Forbidden(f"this action needs the {permission.value} permission") from None
+        return Context(tx=tx, principal=principal, runtime=self._runtime, expires_at=expires_at)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self._opened.__aexit__(exc_type, exc, traceback)
+
+
+ALL_ROLES = tuple(Role)
 
 
 def scope_of(principal: Principal, permission: Permission = Permission.CHANGES_READ) -> Scope:

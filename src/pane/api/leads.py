@@ -5,19 +5,18 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
-from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from pane.api.deps import Context, in_workspace, reads, reads_rows
 from pane.api.schemas import LeadDetail, LeadOut, LeadPatch, PageOf, json_response
-from pane.api.vendors import NO_NUL
+from pane.api.vendors import NO_NUL, Cursor, Limit
 from pane.errors import Malformed
 from pane.instants import Instant
 from pane.models import Lead
 from pane.principal import Permission, Principal, WorkspacePrincipal
 from pane.services import leads
 from pane.services.leads import LeadFilters, LeadStatus
-from pane.services.lists import DEFAULT_LIMIT, MAX_LIMIT
+from pane.services.lists import DEFAULT_LIMIT
 
 router = APIRouter(prefix="/v1/leads", tags=["leads"])
 
@@ -43,43 +42,33 @@ def _expected_version(if_match: str | None) -> int | None:
     return int(match.group(1))
 
 
-class LeadQuery(BaseModel):
-    """Filters and paging for the lead list, validated in one pass."""
-
-    vendor_id: uuid.UUID | None = None
-    status: LeadStatus | None = None
-    updated_since: Instant | None = Field(
-        default=None, description="Only leads changed at or after this instant (with its offset)."
-    )
-    q: str | None = Field(
-        default=None,
-        max_length=100,
-        pattern=NO_NUL,
-        description="Part of name, email or company.",
-    )
-    cursor: str | None = Field(
-        default=None, max_length=512, description="`next_cursor` of the last page."
-    )
-    limit: int = Field(
-        default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size, at most 200."
-    )
+UpdatedSince = Annotated[
+    Instant | None,
+    Query(description="Only leads changed at or after this instant (with its offset)."),
+]
+Search = Annotated[
+    str | None, Query(max_length=100, pattern=NO_NUL, description="Part of name, email or company.")
+]
 
 
 @router.get("", response_model=PageOf[LeadOut])
-async def list_leads(context: LeadRows, query: Annotated[LeadQuery, Query()]) -> Response:
+async def list_leads(
+    context: LeadRows,
+    vendor_id: uuid.UUID | None = None,
+    status: LeadStatus | None = None,
+    updated_since: UpdatedSince = None,
+    q: Search = None,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Response:
     """Leads, newest first, in stable pages. A vendor key sees its own leads in every workspace
     that actively links it. The vendor's raw payload is in the single-lead view."""
     page = await leads.list_leads(
         context.tx,
         principal=context.principal,
-        filters=LeadFilters(
-            vendor_id=query.vendor_id,
-            status=query.status,
-            updated_since=query.updated_since,
-            q=query.q,
-        ),
-        cursor=query.cursor,
-        limit=query.limit,
+        filters=LeadFilters(vendor_id=vendor_id, status=status, updated_since=updated_since, q=q),
+        cursor=cursor,
+        limit=limit,
     )
     return Response(page.to_json(), media_type="application/json")
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any
 
 import asyncpg
@@ -206,60 +206,15 @@ class Database:
             await asyncio.wait(self._followups, timeout=5)
         await self.engine.dispose()
 
-    @asynccontextmanager
-    async def transaction(
-        self, scope: Scope | None = None, *, orm: bool = False
-    ) -> AsyncIterator[Transaction]:
-        """Commit when the block ends normally, roll back when it raises, except for refusals
-        that must keep what they did (``DomainError.keep_changes``). After a commit the
-        process's ``after_commit`` follows it up in the background."""
-        async with self._checkout(orm) as (driver, bind):
-            begin = "BEGIN" if scope is None else f"BEGIN; {scope.sql}"
-            try:
-                await driver.execute(begin)
-            except asyncpg.InsufficientPrivilegeError as exc:
-                await driver.execute("ROLLBACK")
-                hint = getattr(exc, "hint", None)
-                if hint == "pane:not-member":
-                    raise NotAMember from exc
-                if hint == "pane:role":
-                    raise RoleNotAllowed from exc
-                raise
-            tx = Transaction(driver, bind)
-            try:
-                yield tx
-                await tx.flush()
-            except DomainError as exc:
-                if exc.keep_changes:
-                    await self._commit(tx)
-                else:
-                    await self._abandon(tx)
-                raise
-            except BaseException:
-                await self._abandon(tx)
-                raise
-            await self._commit(tx)
+    def transaction(self, scope: Scope | None = None, *, orm: bool = False) -> _Opened:
+        """A transaction on a pooled connection, scoped to ``scope``, for ``async with``.
 
-    async def _commit(self, tx: Transaction) -> None:
-        await tx._close_session()
-        await tx.connection.execute("COMMIT")
-        if tx.committed and self.after_commit is not None:
-            # Awaited, so a caller sees its job enqueued when the request returns, but only
-            # for a moment: a Redis that hangs must not hold the response.
-            task = asyncio.create_task(self._follow_up(tx.committed))
-            self._followups.add(task)
-            task.add_done_callback(self._followups.discard)
-            await asyncio.wait({task}, timeout=FOLLOW_UP_WAIT_SECONDS)
-
-    @staticmethod
-    async def _abandon(tx: Transaction) -> None:
-        """Roll back without hiding the error that got here: a connection that cannot roll
-        back (closed, or stuck in a cancelled query) is discarded by the checkout instead."""
-        with contextlib.suppress(Exception):
-            await tx._close_session()
-        if not tx.connection.is_closed() and tx.connection.is_in_transaction():
-            with contextlib.suppress(Exception):
-                await tx.connection.execute("ROLLBACK")
+        It commits when the block ends normally and rolls back when it raises, except for
+        refusals that must keep what they did (``DomainError.keep_changes``); after a commit,
+        the process's ``after_commit`` follows it up. (A class rather than a generator-based
+        context manager: every request pays for this, and the generator machinery cost more
+        than the rest of it.)"""
+        return _Opened(self, scope, orm)
 
     async def _follow_up(self, committed: Committed) -> None:
         assert self.after_commit is not None
@@ -268,37 +223,104 @@ class Database:
         except Exception:  # a follow-up is a wake-up call; the outbox relay retries the work
             log.warning("after-commit follow-up failed", exc_info=True)
 
-    @asynccontextmanager
-    async def _checkout(
-        self, orm: bool
-    ) -> AsyncIterator[tuple[asyncpg.Connection, AsyncConnection | None]]:
-        if orm:
-            connection = await self.engine.connect()
-            try:
-                raw = await connection.get_raw_connection()
-                driver = raw.driver_connection
-                assert isinstance(driver, asyncpg.Connection)
-                try:
-                    yield driver, connection
-                except BaseException:
-                    if driver.is_closed() or driver.is_in_transaction():
-                        await connection.invalidate()
-                    raise
-            finally:
-                await connection.close()
-            return
-        proxied = await self.engine.raw_connection()
+    async def _followed_up(self, committed: Committed) -> None:
+        # Awaited, so a caller sees its job enqueued when the request returns, but only for a
+        # moment: a Redis that hangs must not hold the response.
+        task = asyncio.create_task(self._follow_up(committed))
+        self._followups.add(task)
+        task.add_done_callback(self._followups.discard)
+        await asyncio.wait({task}, timeout=FOLLOW_UP_WAIT_SECONDS)
+
+
+class _Opened:
+    """One use of ``Database.transaction``."""
+
+    __slots__ = ("_database", "_orm", "_pooled", "_scope", "_session_bind", "_tx")
+
+    def __init__(self, database: Database, scope: Scope | None, orm: bool) -> None:
+        self._database = database
+        self._scope = scope
+        self._orm = orm
+        self._pooled: Any = None
+        self._session_bind: AsyncConnection | None = None
+        self._tx: Transaction | None = None
+
+    async def __aenter__(self) -> Transaction:
+        engine = self._database.engine
+        if self._orm:
+            self._session_bind = await engine.connect()
+            driver = (await self._session_bind.get_raw_connection()).driver_connection
+        else:
+            self._pooled = await engine.raw_connection()
+            driver = self._pooled.driver_connection
+        assert isinstance(driver, asyncpg.Connection)
+        begin = "BEGIN" if self._scope is None else f"BEGIN; {self._scope.sql}"
         try:
-            driver = proxied.driver_connection
-            assert isinstance(driver, asyncpg.Connection)
-            try:
-                yield driver, None
-            except BaseException:
-                if driver.is_closed() or driver.is_in_transaction():
-                    proxied.invalidate()
-                raise
+            await driver.execute(begin)
+        except asyncpg.InsufficientPrivilegeError as exc:
+            await self._release(driver, abandon=True)
+            hint = getattr(exc, "hint", None)
+            if hint == "pane:not-member":
+                raise NotAMember from exc
+            if hint == "pane:role":
+                raise RoleNotAllowed from exc
+            raise
+        except BaseException:
+            await self._release(driver, abandon=True)
+            raise
+        self._tx = Transaction(driver, self._session_bind)
+        return self._tx
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        tx = self._tx
+        assert tx is not None
+        commit = exc is None or (isinstance(exc, DomainError) and exc.keep_changes)
+        try:
+            if commit:
+                try:
+                    await tx.flush()
+                    await tx._close_session()
+                    await tx.connection.execute("COMMIT")
+                except BaseException:
+                    await _abandon(tx)
+                    raise
+            else:
+                await _abandon(tx)
         finally:
-            proxied.close()
+            await self._release(tx.connection)
+        database = self._database
+        if commit and tx.committed and database.after_commit is not None:
+            await database._followed_up(tx.committed)
+
+    async def _release(self, driver: asyncpg.Connection, *, abandon: bool = False) -> None:
+        """Back to the pool; a connection that could not end its transaction (closed, or stuck
+        in a cancelled query) is discarded instead."""
+        if abandon and not driver.is_closed() and driver.is_in_transaction():
+            with contextlib.suppress(Exception):
+                await driver.execute("ROLLBACK")
+        broken = driver.is_closed() or driver.is_in_transaction()
+        if self._session_bind is not None:
+            if broken:
+                await self._session_bind.invalidate()
+            await self._session_bind.close()
+        else:
+            if broken:
+                self._pooled.invalidate()
+            self._pooled.close()
+
+
+async def _abandon(tx: Transaction) -> None:
+    """Roll back without hiding the error that got here."""
+    with contextlib.suppress(Exception):
+        await tx._close_session()
+    if not tx.connection.is_closed() and tx.connection.is_in_transaction():
+        with contextlib.suppress(Exception):
+            await tx.connection.execute("ROLLBACK")
 
 
 def _unnamed_statement() -> str:
