@@ -23,3 +23,5 @@ class Asset(VendorRow, Base):
     vendor_updated_at: Mapped[datetime | None]
     raw: Mapped[dict[str, Any]] = mapped_column(server_default="{}")
     deleted_at: Mapped[datetime | None]
+    # what the sync's last write changed, {field: [old, new]}, for the event it writes
+    last_changes: Mapped[dict[str, Any] | None]

@@ -27,3 +27,5 @@ class Deal(VendorRow, Base):
     raw: Mapped[dict[str, Any]] = mapped_column(server_default="{}")
     version: Mapped[int] = mapped_column(server_default=text("1"))
     deleted_at: Mapped[datetime | None]
+    # what the sync's last write changed, {field: [old, new]}, for the event it writes
+    last_changes: Mapped[dict[str, Any] | None]

@@ -70,5 +70,7 @@ class Lead(VendorRow, Base):
     raw: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
     version: Mapped[int] = mapped_column(default=1, server_default=text("1"))
     deleted_at: Mapped[datetime | None]
+    # what the sync's last write changed, {field: [old, new]}, for the event it writes
+    last_changes: Mapped[dict[str, Any] | None]
 
     __mapper_args__ = {"version_id_col": version}

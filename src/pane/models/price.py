@@ -74,6 +74,8 @@ class PriceItem(VendorRow, Base):
     vendor_updated_at: Mapped[datetime | None]
     raw: Mapped[dict[str, Any]] = mapped_column(server_default="{}")
     deleted_at: Mapped[datetime | None]
+    # what the sync's last write changed, {field: [old, new]}, for the event it writes
+    last_changes: Mapped[dict[str, Any] | None]
 
 
 # The best margin for a SKU first, across vendors.

@@ -42,10 +42,13 @@ TRANSITIONS: dict[LeadStatus, frozenset[LeadStatus]] = {
     LeadStatus.CONVERTED: frozenset(),
 }
 
-# What a lead list shows: every column but the vendor's payload (in the single-lead view) and
-# the tombstone marker (lists show live leads only).
+# What a lead list shows: every column but the vendor's payload (in the single-lead view), the
+# tombstone marker (lists show live leads only) and the sync's note of its last write (events
+# carry it).
 LIST_COLUMNS = tuple(
-    column.key for column in Lead.__table__.columns if column.key not in {"raw", "deleted_at"}
+    column.key
+    for column in Lead.__table__.columns
+    if column.key not in {"raw", "deleted_at", "last_changes"}
 )
 SEARCH_EXPRESSION = (
     "lower(coalesce(first_name, '') || ' ' || coalesce(last_name, '') || ' ' || "

@@ -4,10 +4,12 @@ really changed, in the caller's transaction.
 Rows go by binary ``COPY`` into a session-local staging table (``COPY`` into the tenant table
 itself is refused under forced RLS), then one statement moves them: ``INSERT … SELECT …
 ON CONFLICT (workspace_id, vendor_id, external_id) DO UPDATE … WHERE <something differs>``, so
-unchanged rows are neither rewritten nor reported. The same statement reads the rows as they
-were before (every part of a statement sees the same snapshot), works out for each updated row
-exactly which fields changed, ``{field: [old, new]}``, and appends the events through the one
-event writer (``pane.services.events.events_from``).
+unchanged rows are neither rewritten nor reported. An updated row keeps exactly which fields
+this write changed, ``{field: [old, new]}``, in ``last_changes`` (worked out in the update
+itself, where the old values are at hand: looking them up beforehand, by the page's keys, was
+planned as a scan of the vendor's rows whenever a fast-filling table's statistics lagged), and
+the same statement appends the events through the one event writer
+(``pane.services.events.events_from``).
 
 A change to the vendor's payload alone (``raw``) is stored, so a mapping fix can be replayed
 from it, but is no change of the lead: no event, no new version.
@@ -56,14 +58,18 @@ def _as_json(target: Target, name: str, alias: str) -> str:
     return f"{alias}.{name}::text" if kinds.get(name) == "numeric" else f"{alias}.{name}"
 
 
-def _diff(target: Target) -> str:
-    """``{field: [old, new]}`` for the fields of row ``c`` that differ from row ``o``."""
-    pairs = ", ".join(
-        f"'{name}', CASE WHEN o.{name} IS DISTINCT FROM c.{name} THEN jsonb_build_array("
-        f"{_as_json(target, name, 'o')}, {_as_json(target, name, 'c')}) END"
-        for name in [*target.names, "deleted_at"]
+def _diff(target: Target, old: str, new: str, new_deleted_at: str) -> str:
+    """``{field: [old, new]}`` for the fields that differ between rows ``old`` and ``new``."""
+    pairs = [
+        f"'{name}', CASE WHEN {old}.{name} IS DISTINCT FROM {new}.{name} THEN jsonb_build_array("
+        f"{_as_json(target, name, old)}, {_as_json(target, name, new)}) END"
+        for name in target.names
+    ]
+    pairs.append(
+        f"'deleted_at', CASE WHEN {old}.deleted_at IS DISTINCT FROM {new_deleted_at}"
+        f" THEN jsonb_build_array({old}.deleted_at, {new_deleted_at}) END"
     )
-    return f"jsonb_strip_nulls(jsonb_build_object({pairs}))"
+    return f"jsonb_strip_nulls(jsonb_build_object({', '.join(pairs)}))"
 
 
 @cache
@@ -74,6 +80,10 @@ def _upsert_sql(target: Target) -> str:
         [*(f"EXCLUDED.{name}" for name in names), "EXCLUDED.deleted_at IS NULL"]
     )
     changed_now = f"({differs_now}) IS DISTINCT FROM ({differs_new})"
+    deleted_at = (
+        "CASE WHEN EXCLUDED.deleted_at IS NULL THEN NULL"
+        " ELSE coalesce(t.deleted_at, EXCLUDED.deleted_at) END"
+    )
     price_list_column = price_list_value = price_list_join = price_list_set = ""
     if target.price_list_by_currency:
         price_list_column = ", price_list_id"
@@ -88,12 +98,10 @@ def _upsert_sql(target: Target) -> str:
         if target.versioned
         else ""
     )
+    # In SET, every expression reads the row as it was: last_changes gets exactly what this
+    # write changes, and RETURNING hands it on (an updated row's old values are nowhere else).
     return f"""
-    WITH old AS (
-      SELECT t.id, {", ".join(f"t.{name}" for name in names)}, t.deleted_at
-      FROM {target.table} t JOIN {_stage_table(target)} s
-        ON t.workspace_id = $1 AND t.vendor_id = $2 AND t.external_id = s.external_id
-    ), written AS (
+    WITH written AS (
       INSERT INTO {target.table} AS t
         (workspace_id, id, vendor_id, external_id, {", ".join(names)}{price_list_column},
          raw, deleted_at)
@@ -103,30 +111,30 @@ def _upsert_sql(target: Target) -> str:
       ON CONFLICT (workspace_id, vendor_id, external_id) DO UPDATE SET
         {", ".join(f"{name} = EXCLUDED.{name}" for name in names)}{price_list_set},
         raw = EXCLUDED.raw,
-        deleted_at = CASE WHEN EXCLUDED.deleted_at IS NULL THEN NULL
-                          ELSE coalesce(t.deleted_at, EXCLUDED.deleted_at) END,
-        updated_at = CASE WHEN {changed_now} THEN now() ELSE t.updated_at END{version_set}
+        deleted_at = {deleted_at},
+        updated_at = CASE WHEN {changed_now} THEN now() ELSE t.updated_at END{version_set},
+        last_changes = CASE WHEN {changed_now}
+                            THEN {_diff(target, "t", "EXCLUDED", deleted_at)}
+                            ELSE '{{}}'::jsonb END
       WHERE {changed_now} OR t.raw IS DISTINCT FROM EXCLUDED.raw
-      RETURNING t.id, t.external_id, {", ".join(f"t.{name}" for name in names)}, t.deleted_at,
+      RETURNING t.id, t.external_id, t.deleted_at,
         {"t.version" if target.versioned else "NULL::integer AS version"},
-        t.xmax = 0 AS inserted
+        t.xmax = 0 AS inserted, coalesce(t.last_changes, '{{}}'::jsonb) AS diff
     ), changes AS (
       SELECT
-        CASE WHEN c.deleted_at IS NOT NULL AND o.deleted_at IS NULL
+        CASE WHEN c.deleted_at IS NOT NULL AND (c.inserted OR c.diff ? 'deleted_at')
                THEN '{target.entity}.deleted'
              WHEN c.inserted THEN '{target.entity}.created'
              ELSE '{target.entity}.updated' END AS type,
         c.id AS entity_id, $2::uuid AS vendor_id, 'connector'::text AS actor_type,
         $3::uuid AS actor_id,
-        CASE WHEN c.inserted OR (c.deleted_at IS NOT NULL AND o.deleted_at IS NULL)
+        CASE WHEN c.inserted OR (c.deleted_at IS NOT NULL AND c.diff ? 'deleted_at')
           THEN jsonb_build_object('external_id', c.external_id, 'run_id', $4::text)
           ELSE jsonb_build_object('external_id', c.external_id, 'run_id', $4::text,
-                                  'changed', d.diff, 'version', c.version)
+                                  'changed', c.diff, 'version', c.version)
         END AS data
       FROM written c
-      LEFT JOIN old o ON o.id = c.id
-      CROSS JOIN LATERAL (SELECT {_diff(target)} AS diff) d
-      WHERE c.inserted OR d.diff <> '{{}}'::jsonb
+      WHERE c.inserted OR c.diff <> '{{}}'::jsonb
     )
     {events_from("changes", ids="$5")}
     """
@@ -150,7 +158,8 @@ def _sweep_sql(target: Target) -> str:
     version = ", version = t.version + 1" if target.versioned else ""
     return f"""
     WITH swept AS (
-      UPDATE {target.table} t SET deleted_at = now(), updated_at = now(){version}
+      UPDATE {target.table} t SET deleted_at = now(), updated_at = now(){version},
+        last_changes = jsonb_build_object('deleted_at', jsonb_build_array(NULL, now()))
       WHERE t.workspace_id = $1 AND t.vendor_id = $2 AND t.external_id = ANY ($6::text[])
         AND t.deleted_at IS NULL
       RETURNING t.id, t.external_id
