@@ -8,19 +8,18 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, FastAPI, Header, Query, Request
 from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.responses import Response
 
 from pane.api.deps import Context, reads_rows, scope_of
-from pane.api.schemas import json_response
 from pane.catalogue import DESCRIPTIONS, EVENT_MODELS, Event, EventType
 from pane.errors import Malformed
 from pane.principal import ApiKeyPrincipal, Permission, Principal, UserPrincipal, VendorPrincipal
 from pane.services import changes
 from pane.services.hub import StreamClosed
+from pane.services.lists import rows_json
 
 router = APIRouter(prefix="/v1/changes", tags=["changes"])
 
@@ -75,9 +74,7 @@ async def list_changes(
         vendor_id=vendor_id,
         for_vendor=isinstance(context.principal, VendorPrincipal),
     )
-    return json_response(
-        {"items": page.items, "next_after": page.next_after, "has_more": page.has_more}
-    )
+    return Response(page.to_json(), media_type="application/json")
 
 
 def _ends_access(principal: Principal, item: dict[str, object]) -> bool:
@@ -91,7 +88,7 @@ def _ends_access(principal: Principal, item: dict[str, object]) -> bool:
 
 def _event(item: dict[str, object]) -> ServerSentEvent:
     return ServerSentEvent(
-        data=orjson.dumps(item, default=str).decode(), id=str(item["seq"]), event=str(item["type"])
+        data=rows_json(item).decode(), id=str(item["seq"]), event=str(item["type"])
     )
 
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from pane.api.deps import Context, reads_rows
-from pane.api.schemas import PageOf, json_response
+from pane.api.schemas import PageOf
 from pane.api.vendors import NO_NUL, Cursor, Limit
 from pane.principal import Permission, Principal
 from pane.services import content
@@ -153,10 +153,11 @@ async def compare_price_items(
 ) -> Response:
     """The same SKU from every vendor and distributor that lists it: best margin first, then
     lowest cost. Answers every source in one page."""
-    items = await content.compare_price_items(
-        context.tx, principal=context.principal, sku=sku, limit=MAX_LIMIT
+    return _page(
+        await content.compare_price_items(
+            context.tx, principal=context.principal, sku=sku, limit=MAX_LIMIT
+        )
     )
-    return json_response({"items": items, "next_cursor": None})
 
 
 @router.get("/assets", response_model=PageOf[AssetOut])

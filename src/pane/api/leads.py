@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from pane.api.deps import Context, in_workspace, reads, reads_rows
-from pane.api.schemas import LeadDetail, LeadOut, LeadPatch, PageOf, json_response
+from pane.api.schemas import LeadDetail, LeadOut, LeadPatch, PageOf
 from pane.api.vendors import NO_NUL
 from pane.errors import Malformed
 from pane.instants import Instant
@@ -30,8 +30,10 @@ _ETAG = re.compile(r'^\s*(?:W/)?"(\d{1,10})"\s*$')
 _MAX_VERSION = 2**31 - 1
 
 
-def _etag(lead: Lead) -> str:
-    return f'"{lead.version}"'
+def _detail(lead: Lead, response: Response) -> LeadDetail:
+    """The lead, with its version as the response's ETag."""
+    response.headers["ETag"] = f'"{lead.version}"'
+    return LeadDetail.model_validate(lead, from_attributes=True)
 
 
 def _expected_version(if_match: str | None) -> int | None:
@@ -84,25 +86,25 @@ async def list_leads(context: LeadRows, query: Annotated[LeadQuery, Query()]) ->
     return Response(page.to_json(), media_type="application/json")
 
 
-@router.get("/{lead_id}", response_model=LeadDetail)
-async def get_lead(lead_id: uuid.UUID, context: LeadReader) -> Response:
+@router.get("/{lead_id}")
+async def get_lead(lead_id: uuid.UUID, context: LeadReader, response: Response) -> LeadDetail:
     """One lead with the vendor's original payload. The `ETag` header carries its version for
     a later `If-Match`."""
     lead = await leads.get_lead(context.tx, principal=context.principal, lead_id=lead_id)
-    return json_response(leads.lead_json(lead), headers={"ETag": _etag(lead)})
+    return _detail(lead, response)
 
 
 @router.patch(
     "/{lead_id}",
-    response_model=LeadDetail,
     responses={412: {"description": "The lead changed since the ETag in If-Match was read."}},
 )
 async def update_lead(
     lead_id: uuid.UUID,
     body: LeadPatch,
     context: LeadWriter,
+    response: Response,
     if_match: Annotated[str | None, Header(description='The lead\'s ETag, e.g. "3".')] = None,
-) -> Response:
+) -> LeadDetail:
     """Move a lead through the pipeline (new → accepted | rejected → working → converted | lost),
     assign an owner, or keep notes. Send `If-Match` to refuse (412) if someone changed it first.
     Rejecting needs a `status_reason`."""
@@ -113,4 +115,4 @@ async def update_lead(
         expected_version=_expected_version(if_match),
         changes=body.model_dump(exclude_unset=True),
     )
-    return json_response(leads.lead_json(lead), headers={"ETag": _etag(lead)})
+    return _detail(lead, response)

@@ -1,13 +1,13 @@
-"""Request and response shapes. Requests refuse unknown fields; responses document the JSON the
-routers write (list endpoints serialize rows directly, without re-validating them)."""
+"""Request and response shapes. Requests refuse unknown fields. A single object's response is
+built from its model here (FastAPI checks it against the route's declared model); lists go from
+SQL rows straight to JSON (``Page.to_json``) and their models only document them."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-import orjson
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -16,10 +16,10 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
-from starlette.responses import Response
 
 from pane.connectors.records import Stream
 from pane.instants import Instant
+from pane.models import Workspace
 from pane.principal import Permission, Role
 from pane.services.leads import LeadStatus
 
@@ -94,8 +94,12 @@ class Tokens(BaseModel):
 class WorkspaceOut(BaseModel):
     id: uuid.UUID
     name: str
-    role: Role | None = None
+    role: Role | None = Field(default=None, description="Yours there, where it applies.")
     created_at: datetime
+
+    @classmethod
+    def of(cls, workspace: Workspace, role: str | None = None) -> WorkspaceOut:
+        return cls(id=workspace.id, name=workspace.name, role=role, created_at=workspace.created_at)
 
 
 class UserOut(BaseModel):
@@ -112,7 +116,7 @@ class SignedUp(BaseModel):
 
 
 class Me(BaseModel):
-    kind: str = Field(description="`user`, `api_key` or `vendor`.")
+    kind: Literal["user", "api_key", "vendor"]
     user: UserOut | None = None
     workspace: WorkspaceOut | None = None
     workspaces: list[WorkspaceOut] = Field(default_factory=list)
@@ -340,15 +344,4 @@ class PageOf(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None = Field(
         description="Pass as `cursor` for the next page; null at the end."
-    )
-
-
-def json_response(
-    data: Any, *, status_code: int = 200, headers: dict[str, str] | None = None
-) -> Response:
-    return Response(
-        orjson.dumps(data, default=str),
-        status_code=status_code,
-        media_type="application/json",
-        headers=headers,
     )

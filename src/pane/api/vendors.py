@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from pane.api.deps import AnyContext
-from pane.api.schemas import PageOf, VendorOut, json_response
+from pane.api.schemas import PageOf, VendorOut
 from pane.services import vendors
 from pane.services.lists import DEFAULT_LIMIT, MAX_LIMIT
 
@@ -33,7 +33,7 @@ async def list_vendors(
     return Response(page.to_json(), media_type="application/json")
 
 
-@router.get("/{vendor_id}", response_model=VendorOut)
-async def get_vendor(vendor_id: uuid.UUID, context: AnyContext) -> Response:
+@router.get("/{vendor_id}")
+async def get_vendor(vendor_id: uuid.UUID, context: AnyContext) -> VendorOut:
     vendor = await vendors.get_vendor(context.tx, vendor_id=vendor_id)
-    return json_response(vendors.vendor_json(vendor))
+    return VendorOut.model_validate(vendor, from_attributes=True)

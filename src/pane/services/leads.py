@@ -90,13 +90,6 @@ async def list_leads(
     return await lead_list(principal, filters).page(tx, cursor=cursor, limit=limit)
 
 
-def lead_json(lead: Lead, *, include_raw: bool = True) -> dict[str, Any]:
-    data = {column: getattr(lead, column) for column in LIST_COLUMNS}
-    if include_raw:
-        data["raw"] = lead.raw
-    return data
-
-
 async def get_lead(
     tx: Transaction, *, principal: Principal, lead_id: uuid.UUID, for_update: bool = False
 ) -> Lead:
