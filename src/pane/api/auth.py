@@ -4,6 +4,7 @@ from fastapi import APIRouter, Request, status
 from starlette.responses import Response
 
 from pane.api.deps import AnonymousTx, RuntimeDep, client_ip
+from pane.api.problems import BODY, problems
 from pane.api.schemas import (
     LogIn,
     LogOut,
@@ -17,10 +18,10 @@ from pane.api.schemas import (
 from pane.principal import Role
 from pane.services import auth
 
-router = APIRouter(prefix="/v1/auth", tags=["auth"])
+router = APIRouter(prefix="/v1/auth", tags=["auth"], responses=problems(*BODY, 422, 503))
 
 
-@router.post("/signup", status_code=status.HTTP_201_CREATED)
+@router.post("/signup", status_code=status.HTTP_201_CREATED, responses=problems(409))
 async def sign_up(body: SignUp, tx: AnonymousTx, runtime: RuntimeDep) -> SignedUp:
     """Create an account and its first workspace (you become its owner), and sign in."""
     user, workspace, pair = await auth.sign_up(
@@ -39,7 +40,7 @@ async def sign_up(body: SignUp, tx: AnonymousTx, runtime: RuntimeDep) -> SignedU
     )
 
 
-@router.post("/login")
+@router.post("/login", responses=problems(401, 403, 429))
 async def log_in(body: LogIn, request: Request, tx: AnonymousTx, runtime: RuntimeDep) -> Tokens:
     """Exchange email and password for a short-lived access token and a rotating refresh token.
 
@@ -58,7 +59,7 @@ async def log_in(body: LogIn, request: Request, tx: AnonymousTx, runtime: Runtim
     return Tokens.model_validate(pair, from_attributes=True)
 
 
-@router.post("/refresh")
+@router.post("/refresh", responses=problems(401, 403))
 async def refresh(body: RefreshRequest, tx: AnonymousTx, runtime: RuntimeDep) -> Tokens:
     """Trade a refresh token for a new pair. Each refresh token works once: presenting a spent
     one revokes every token descended from the same login."""

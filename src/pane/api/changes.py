@@ -14,6 +14,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.responses import Response
 
 from pane.api.deps import Context, reads_rows, scope_of
+from pane.api.problems import AUTHENTICATED, problems
 from pane.catalogue import DESCRIPTIONS, EVENT_MODELS, Event, EventType
 from pane.errors import Malformed
 from pane.principal import ApiKeyPrincipal, Permission, Principal, UserPrincipal, VendorPrincipal
@@ -21,7 +22,7 @@ from pane.services import changes
 from pane.services.hub import StreamClosed
 from pane.services.lists import rows_json
 
-router = APIRouter(prefix="/v1/changes", tags=["changes"])
+router = APIRouter(prefix="/v1/changes", tags=["changes"], responses=problems(*AUTHENTICATED))
 
 ChangeReader = Annotated[Context[Principal], reads_rows(Permission.CHANGES_READ)]
 MAX_PAGE = 1000
@@ -52,7 +53,7 @@ class ChangesPage(BaseModel):
     has_more: bool = Field(description="More events are waiting: ask again at once.")
 
 
-@router.get("", response_model=ChangesPage, responses={410: {"description": "Too old."}})
+@router.get("", response_model=ChangesPage, responses=problems(404, 410))
 async def list_changes(
     context: ChangeReader,
     after: After = None,
@@ -100,7 +101,7 @@ def _event(item: dict[str, object]) -> ServerSentEvent:
             "description": "Server-Sent Events: `id` is the event's `seq`, `event` its type, "
             "`data` the event as in the feed. Comment lines keep the connection alive.",
         },
-        410: {"description": "Too old."},
+        **problems(400, 404, 410),
     },
 )
 async def stream_changes(

@@ -7,11 +7,12 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from pane.api.deps import AnyContext
+from pane.api.problems import AUTHENTICATED, problems
 from pane.api.schemas import PageOf
 from pane.connectors.registry import connectors
 from pane.services.lists import Page
 
-router = APIRouter(prefix="/v1/connectors", tags=["connectors"])
+router = APIRouter(prefix="/v1/connectors", tags=["connectors"], responses=problems(*AUTHENTICATED))
 
 
 class ConnectorOut(BaseModel):

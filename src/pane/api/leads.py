@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from pane.api.deps import Context, in_workspace, reads, reads_rows
+from pane.api.problems import AUTHENTICATED, BODY, problems
 from pane.api.schemas import LeadDetail, LeadOut, LeadPatch, PageOf
 from pane.api.vendors import NO_NUL
 from pane.errors import Malformed
@@ -19,7 +20,7 @@ from pane.services import leads
 from pane.services.leads import LeadFilters, LeadStatus
 from pane.services.lists import DEFAULT_LIMIT, MAX_LIMIT
 
-router = APIRouter(prefix="/v1/leads", tags=["leads"])
+router = APIRouter(prefix="/v1/leads", tags=["leads"], responses=problems(*AUTHENTICATED))
 
 LeadReader = Annotated[Context[Principal], reads(Permission.LEADS_READ)]
 LeadRows = Annotated[Context[Principal], reads_rows(Permission.LEADS_READ)]
@@ -67,7 +68,7 @@ class LeadQuery(BaseModel):
     )
 
 
-@router.get("", response_model=PageOf[LeadOut])
+@router.get("", response_model=PageOf[LeadOut], responses=problems(400))
 async def list_leads(context: LeadRows, query: Annotated[LeadQuery, Query()]) -> Response:
     """Leads, newest first, in stable pages. A vendor key sees its own leads in every workspace
     that actively links it. The vendor's raw payload is in the single-lead view."""
@@ -86,7 +87,7 @@ async def list_leads(context: LeadRows, query: Annotated[LeadQuery, Query()]) ->
     return Response(page.to_json(), media_type="application/json")
 
 
-@router.get("/{lead_id}")
+@router.get("/{lead_id}", responses=problems(404))
 async def get_lead(lead_id: uuid.UUID, context: LeadReader, response: Response) -> LeadDetail:
     """One lead with the vendor's original payload. The `ETag` header carries its version for
     a later `If-Match`."""
@@ -96,7 +97,7 @@ async def get_lead(lead_id: uuid.UUID, context: LeadReader, response: Response) 
 
 @router.patch(
     "/{lead_id}",
-    responses={412: {"description": "The lead changed since the ETag in If-Match was read."}},
+    responses=problems(*BODY, 404, 409, 412),
 )
 async def update_lead(
     lead_id: uuid.UUID,

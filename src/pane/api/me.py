@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, status
 
 from pane.api.deps import AnyContext, Context, UserContext, current_user, in_workspace
+from pane.api.problems import AUTHENTICATED, BODY, problems
 from pane.api.schemas import (
     AcceptInvitation,
     Me,
@@ -25,7 +26,7 @@ from pane.principal import (
 )
 from pane.services import auth, members, workspaces
 
-router = APIRouter(prefix="/v1", tags=["me"])
+router = APIRouter(prefix="/v1", tags=["me"], responses=problems(*AUTHENTICATED))
 
 
 @router.get("/me")
@@ -63,7 +64,7 @@ async def me(context: AnyContext) -> Me:
     )
 
 
-@router.post("/workspaces", status_code=status.HTTP_201_CREATED)
+@router.post("/workspaces", status_code=status.HTTP_201_CREATED, responses=problems(*BODY))
 async def create_workspace(body: NewWorkspace, context: UserContext) -> WorkspaceOut:
     """Create another workspace with yourself as owner. Log in or refresh with its id to use it."""
     user = await current_user(context)
@@ -71,7 +72,7 @@ async def create_workspace(body: NewWorkspace, context: UserContext) -> Workspac
     return WorkspaceOut.of(workspace, Role.OWNER)
 
 
-@router.patch("/workspace")
+@router.patch("/workspace", responses=problems(*BODY))
 async def rename_workspace(
     body: WorkspaceRename,
     context: Annotated[Context[WorkspacePrincipal], in_workspace(Permission.WORKSPACE_WRITE)],
@@ -81,7 +82,7 @@ async def rename_workspace(
     return WorkspaceOut.of(workspace)
 
 
-@router.post("/invitations/accept")
+@router.post("/invitations/accept", responses=problems(*BODY, 404, 409))
 async def accept_invitation(body: AcceptInvitation, context: UserContext) -> WorkspaceOut:
     """Join the workspace an invitation was sent for. The invitation must be addressed to your
     account's email. Refresh with the returned workspace id to act in it."""

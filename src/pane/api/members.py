@@ -7,6 +7,7 @@ from fastapi import APIRouter, status
 from starlette.responses import Response
 
 from pane.api.deps import Context, in_workspace
+from pane.api.problems import AUTHENTICATED, BODY, problems
 from pane.api.schemas import (
     InvitationIn,
     InvitationIssued,
@@ -20,13 +21,13 @@ from pane.principal import Permission, WorkspacePrincipal
 from pane.services import members
 from pane.services.lists import DEFAULT_LIMIT
 
-router = APIRouter(prefix="/v1", tags=["members"])
+router = APIRouter(prefix="/v1", tags=["members"], responses=problems(*AUTHENTICATED))
 
 MembersReader = Annotated[Context[WorkspacePrincipal], in_workspace(Permission.MEMBERS_READ)]
 MembersWriter = Annotated[Context[WorkspacePrincipal], in_workspace(Permission.MEMBERS_WRITE)]
 
 
-@router.get("/members", response_model=PageOf[MemberOut])
+@router.get("/members", response_model=PageOf[MemberOut], responses=problems(400))
 async def list_members(
     context: MembersReader, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
 ) -> Response:
@@ -37,7 +38,7 @@ async def list_members(
     return Response(page.to_json(), media_type="application/json")
 
 
-@router.patch("/members/{user_id}")
+@router.patch("/members/{user_id}", responses=problems(*BODY, 404, 409))
 async def change_role(user_id: uuid.UUID, body: RoleChange, context: MembersWriter) -> MemberOut:
     """Change a member's role (owners and admins; only owners grant or remove `owner`, and the
     last owner cannot be demoted)."""
@@ -48,14 +49,16 @@ async def change_role(user_id: uuid.UUID, body: RoleChange, context: MembersWrit
     return MemberOut.model_validate(member, from_attributes=True)
 
 
-@router.delete("/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT, responses=problems(404, 409)
+)
 async def remove_member(user_id: uuid.UUID, context: MembersReader) -> Response:
     """Remove a member (owners and admins), or leave the workspace yourself."""
     await members.remove_member(context.tx, actor=context.principal, user_id=user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/invitations", status_code=status.HTTP_201_CREATED)
+@router.post("/invitations", status_code=status.HTTP_201_CREATED, responses=problems(*BODY, 409))
 async def invite(body: InvitationIn, context: MembersWriter) -> InvitationIssued:
     """Invite someone by email. The response carries the invitation token once; send it to the
     invitee, who accepts it with `POST /v1/invitations/accept` after signing up or in."""
@@ -70,7 +73,7 @@ async def invite(body: InvitationIn, context: MembersWriter) -> InvitationIssued
     return InvitationIssued(**dict(shown), token=issued.token)
 
 
-@router.get("/invitations", response_model=PageOf[InvitationOut])
+@router.get("/invitations", response_model=PageOf[InvitationOut], responses=problems(400))
 async def list_invitations(
     context: MembersWriter, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
 ) -> Response:
@@ -81,7 +84,13 @@ async def list_invitations(
     return Response(page.to_json(), media_type="application/json")
 
 
-@router.delete("/invitations/{invitation_id}", status_code=status.HTTP_204_NO_CONTENT)
+# `:uuid`, so that `/v1/invitations/accept` is not read as an invitation id: other methods on
+# it are answered with 405, as for every path.
+@router.delete(
+    "/invitations/{invitation_id:uuid}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problems(404),
+)
 async def revoke_invitation(invitation_id: uuid.UUID, context: MembersWriter) -> Response:
     """Withdraw a pending invitation."""
     await members.revoke_invitation(
