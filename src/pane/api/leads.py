@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
 from pydantic import BaseModel, Field
+from pydantic.json_schema import SkipJsonSchema
 from starlette.responses import Response
 
 from pane.api.deps import Context, in_workspace, reads, reads_rows
@@ -26,9 +27,14 @@ LeadReader = Annotated[Context[Principal], reads(Permission.LEADS_READ)]
 LeadRows = Annotated[Context[Principal], reads_rows(Permission.LEADS_READ)]
 LeadWriter = Annotated[Context[WorkspacePrincipal], in_workspace(Permission.LEADS_WRITE)]
 
-# Versions are PostgreSQL integers: at most ten digits, so a huge number never reaches int().
-_ETAG = re.compile(r'^\s*(?:W/)?"(\d{1,10})"\s*$')
-_MAX_VERSION = 2**31 - 1
+# A version is a PostgreSQL integer, 0 to 2**31 - 1, spelled out digit by digit: the document
+# publishes this pattern and _expected_version checks it, so both say the same.
+_VERSION = (
+    r"0|[1-9][0-9]{0,8}|1[0-9]{9}|20[0-9]{8}|21[0-3][0-9]{7}|214[0-6][0-9]{6}"
+    r"|2147[0-3][0-9]{5}|21474[0-7][0-9]{4}|214748[0-2][0-9]{3}|2147483[0-5][0-9]{2}"
+    r"|21474836[0-3][0-9]|214748364[0-7]"
+)
+IF_MATCH = rf'^(?:\*|(?:W/)?"({_VERSION})")$'
 
 
 def _detail(lead: Lead, response: Response) -> LeadDetail:
@@ -38,12 +44,13 @@ def _detail(lead: Lead, response: Response) -> LeadDetail:
 
 
 def _expected_version(if_match: str | None) -> int | None:
-    if if_match is None or if_match.strip() == "*":
+    if if_match is None:
         return None
-    match = _ETAG.match(if_match)
-    if match is None or int(match.group(1)) > _MAX_VERSION:
+    # Not left to FastAPI, which would answer 422: a header that is not an ETag is a 400.
+    match = re.fullmatch(IF_MATCH, if_match)
+    if match is None:
         raise Malformed('If-Match must be an ETag from this API, like "3"')
-    return int(match.group(1))
+    return int(match.group(1)) if match.group(1) else None
 
 
 class LeadQuery(BaseModel):
@@ -104,7 +111,13 @@ async def update_lead(
     body: LeadPatch,
     context: LeadWriter,
     response: Response,
-    if_match: Annotated[str | None, Header(description='The lead\'s ETag, e.g. "3".')] = None,
+    if_match: Annotated[
+        str | SkipJsonSchema[None],
+        Header(
+            description='The lead\'s ETag, e.g. `"3"`, or `*`.',
+            json_schema_extra={"pattern": IF_MATCH},
+        ),
+    ] = None,
 ) -> LeadDetail:
     """Move a lead through the pipeline (new → accepted | rejected → working → converted | lost),
     assign an owner, or keep notes. Send `If-Match` to refuse (412) if someone changed it first.

@@ -122,15 +122,10 @@ async def update_lead(
             "fetch it again and reapply your change",
             current_version=lead.version,
         )
-    if "status" in changes and changes["status"] is not None:
+    if "status" in changes:
         _check_transition(lead, LeadStatus(changes["status"]))
     diff: dict[str, list[Any]] = {}
     for field, value in changes.items():
-        if field == "status" and value is None:
-            raise Invalid(
-                "status cannot be null",
-                errors=[{"field": "body.status", "message": "cannot be null"}],
-            )
         before = getattr(lead, field)
         if before != value:
             diff[field] = [before, value]
