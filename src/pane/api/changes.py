@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -10,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Header, Query, Request
 from pydantic import BaseModel, Field
+from pydantic.json_schema import SkipJsonSchema
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.responses import Response
 
@@ -26,6 +28,8 @@ router = APIRouter(prefix="/v1/changes", tags=["changes"], responses=problems(*A
 
 ChangeReader = Annotated[Context[Principal], reads_rows(Permission.CHANGES_READ)]
 MAX_PAGE = 1000
+# A seq, short enough to be a PostgreSQL bigint.
+LAST_EVENT_ID = r"^[0-9]{1,18}$"
 
 After = Annotated[
     int | None,
@@ -112,8 +116,11 @@ async def stream_changes(
     vendor_id: VendorFilter = None,
     workspace_id: WorkspaceParam = None,
     last_event_id: Annotated[
-        str | None,
-        Header(description="Sent by EventSource on reconnect: resume after this `seq`."),
+        str | SkipJsonSchema[None],
+        Header(
+            description="Sent by EventSource on reconnect: resume after this `seq`.",
+            json_schema_extra={"pattern": LAST_EVENT_ID},
+        ),
     ] = None,
 ) -> Response:
     """The change feed, live: the events after `after` (or `Last-Event-ID`), then each new one
@@ -124,7 +131,8 @@ async def stream_changes(
     workspace = changes.workspace_to_read(principal, workspace_id)
     start = after
     if last_event_id is not None:
-        if not last_event_id.isdigit() or len(last_event_id) > 18:
+        # Not left to FastAPI, which would answer 422: a header that is not a seq is a 400.
+        if re.fullmatch(LAST_EVENT_ID, last_event_id) is None:
             raise Malformed("Last-Event-ID must be the seq of an event from this stream")
         start = int(last_event_id)
     if start is None:
