@@ -127,10 +127,11 @@ def publish_problem_schema(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            document = generate()
+            app.openapi_schema = generate()
             _, found = models_json_schema([(Problem, "serialization")], ref_template=_REF)
-            document.setdefault("components", {}).setdefault("schemas", {}).update(found["$defs"])
-        return app.openapi_schema or document
+            components = app.openapi_schema.setdefault("components", {})
+            components.setdefault("schemas", {}).update(found["$defs"])
+        return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
 
