@@ -25,6 +25,8 @@ test is an instance of its own, sharing nothing with the session loop but the se
 from __future__ import annotations
 
 import os
+import re
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,6 +37,7 @@ from hypothesis import settings as hypothesis_settings
 from schemathesis.python import asgi
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from pane.api.schemas import NOT_BLANK
 from pane.app import create_app
 from pane.config import Settings
 from tests import contract_hooks, factories
@@ -135,3 +138,15 @@ def test_operation_keeps_the_contract(case: schemathesis.Case) -> None:
     if case.headers and case.headers.get("Authorization") == STAND_IN:
         case.headers["Authorization"] = TOKEN["owner"]
     case.call_and_validate()
+
+
+def test_blank_in_the_document_is_blank_in_python() -> None:
+    """Names must hold something not blank: the pattern the document publishes refuses exactly
+    the characters str.strip() would remove."""
+    pattern = re.compile(NOT_BLANK)
+    disagree = [
+        hex(code)
+        for code in range(sys.maxunicode + 1)
+        if (pattern.fullmatch(chr(code)) is None) != chr(code).isspace()
+    ]
+    assert not disagree

@@ -28,12 +28,14 @@ from pane.models import Workspace
 from pane.principal import ApiKeyScope, Permission, Role
 from pane.services.leads import LeadStatus
 
-# The lengths count what was sent, as the document says; some text that is not blank is
-# required, then the surrounding blanks are dropped. Blank is what str.isspace() and so
-# str.strip() say: pydantic-core's Rust regex leaves \x1c-\x1f out of \s, the class adds them.
+# Some character that is not blank, blank being what str.isspace() (and so str.strip()) says.
+# Spelled out because \s means three things: pydantic-core's Rust regex leaves \x1c-\x1f out,
+# and JSON Schema's (ECMA-262) also \x85 while it adds \ufeff.
+NOT_BLANK = r"[^\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+# The lengths count what was sent, as the document says; then the surrounding blanks go.
 Name = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=200, pattern=r"[^\s\x1c-\x1f]"),
+    StringConstraints(min_length=1, max_length=200, pattern=NOT_BLANK),
     AfterValidator(str.strip),
 ]
 Password = Annotated[str, StringConstraints(min_length=10, max_length=256)]
