@@ -24,7 +24,7 @@ from pane.api import (
     ops,
     vendors,
 )
-from pane.api.problems import install_error_handlers
+from pane.api.problems import install_error_handlers, problems, publish_problem_schema
 from pane.config import Settings, get_settings
 from pane.connectors.registry import connectors as installed_connectors
 from pane.db.database import Database
@@ -106,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         openapi_url="/openapi.json",
+        responses=problems(500),  # any route: RequestContextMiddleware answers a crash
     )
     # Matched in this order: the busiest routes first (every request is tried against each
     # route before it until one matches).
@@ -125,6 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in routers:
         app.include_router(router.router)
     changes.publish_catalogue(app)
+    publish_problem_schema(app)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:

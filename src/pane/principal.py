@@ -54,20 +54,22 @@ ROLES_WITH: dict[Permission, tuple[Role, ...]] = {
     for permission in Permission
 }
 
-# What a workspace API key may be granted: data access, never the power to mint keys or
-# change who belongs to the workspace.
-API_KEY_SCOPES: frozenset[Permission] = frozenset(
-    {
-        Permission.CHANGES_READ,
-        Permission.CONTENT_READ,
-        Permission.LEADS_READ,
-        Permission.LEADS_WRITE,
-        Permission.LINKS_READ,
-        Permission.LINKS_WRITE,
-        Permission.MEMBERS_READ,
-        Permission.AUDIT_READ,
-    }
-)
+
+class ApiKeyScope(StrEnum):
+    """What a workspace API key may be granted: data access, never the power to mint keys or
+    change who belongs to the workspace."""
+
+    CHANGES_READ = Permission.CHANGES_READ.value
+    CONTENT_READ = Permission.CONTENT_READ.value
+    LEADS_READ = Permission.LEADS_READ.value
+    LEADS_WRITE = Permission.LEADS_WRITE.value
+    LINKS_READ = Permission.LINKS_READ.value
+    LINKS_WRITE = Permission.LINKS_WRITE.value
+    MEMBERS_READ = Permission.MEMBERS_READ.value
+    AUDIT_READ = Permission.AUDIT_READ.value
+
+
+API_KEY_SCOPES: frozenset[Permission] = frozenset(Permission(scope) for scope in ApiKeyScope)
 VENDOR_PERMISSIONS: frozenset[Permission] = frozenset(
     {
         Permission.CHANGES_READ,

@@ -7,33 +7,21 @@ from fastapi import APIRouter, status
 from starlette.responses import Response
 
 from pane.api.deps import Context, in_workspace
-from pane.api.schemas import ApiKeyIn, ApiKeyIssued, ApiKeyOut, PageOf, json_response
+from pane.api.problems import AUTHENTICATED, BODY, problems
+from pane.api.schemas import ApiKeyIn, ApiKeyIssued, ApiKeyOut, PageOf
 from pane.api.vendors import Cursor, Limit
 from pane.models import ApiKey
 from pane.principal import Permission, WorkspacePrincipal
 from pane.services import api_keys
 from pane.services.lists import DEFAULT_LIMIT
 
-router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
+router = APIRouter(prefix="/v1/api-keys", tags=["api keys"], responses=problems(*AUTHENTICATED))
 
 KeyManager = Annotated[Context[WorkspacePrincipal], in_workspace(Permission.KEYS_MANAGE)]
 
 
-def _key_json(record: ApiKey) -> dict[str, object]:
-    return {
-        "id": record.id,
-        "name": record.name,
-        "prefix": record.prefix,
-        "scopes": record.scopes,
-        "created_at": record.created_at,
-        "expires_at": record.expires_at,
-        "last_used_at": record.last_used_at,
-        "revoked_at": record.revoked_at,
-    }
-
-
-@router.post("", response_model=ApiKeyIssued, status_code=status.HTTP_201_CREATED)
-async def create_key(body: ApiKeyIn, context: KeyManager) -> Response:
+@router.post("", status_code=status.HTTP_201_CREATED, responses=problems(*BODY))
+async def create_key(body: ApiKeyIn, context: KeyManager) -> ApiKeyIssued:
     """Issue a workspace API key for a CRM or script. The key is in this response only."""
     issued = await api_keys.create_workspace_key(
         context.tx,
@@ -43,12 +31,11 @@ async def create_key(body: ApiKeyIn, context: KeyManager) -> Response:
         expires_at=body.expires_at,
     )
     assert isinstance(issued.record, ApiKey)
-    return json_response(
-        {**_key_json(issued.record), "key": issued.key}, status_code=status.HTTP_201_CREATED
-    )
+    shown = ApiKeyOut.model_validate(issued.record, from_attributes=True)
+    return ApiKeyIssued(**dict(shown), key=issued.key)
 
 
-@router.get("", response_model=PageOf[ApiKeyOut])
+@router.get("", response_model=PageOf[ApiKeyOut], responses=problems(400))
 async def list_keys(
     context: KeyManager, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
 ) -> Response:
@@ -60,8 +47,8 @@ async def list_keys(
     return Response(page.to_json(), media_type="application/json")
 
 
-@router.delete("/{key_id}", response_model=ApiKeyOut)
-async def revoke_key(key_id: uuid.UUID, context: KeyManager) -> Response:
+@router.delete("/{key_id}", responses=problems(404))
+async def revoke_key(key_id: uuid.UUID, context: KeyManager) -> ApiKeyOut:
     """Revoke a key; requests using it fail with 401 from now on."""
     record = await api_keys.revoke_workspace_key(context.tx, actor=context.principal, key_id=key_id)
-    return json_response(_key_json(record))
+    return ApiKeyOut.model_validate(record, from_attributes=True)

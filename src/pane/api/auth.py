@@ -4,26 +4,25 @@ from fastapi import APIRouter, Request, status
 from starlette.responses import Response
 
 from pane.api.deps import AnonymousTx, RuntimeDep, client_ip
-from pane.api.schemas import LogIn, LogOut, RefreshRequest, SignedUp, SignUp, Tokens, json_response
+from pane.api.problems import BODY, problems
+from pane.api.schemas import (
+    LogIn,
+    LogOut,
+    RefreshRequest,
+    SignedUp,
+    SignUp,
+    Tokens,
+    UserOut,
+    WorkspaceOut,
+)
 from pane.principal import Role
 from pane.services import auth
-from pane.services.auth import TokenPair
 
-router = APIRouter(prefix="/v1/auth", tags=["auth"])
-
-
-def _tokens(pair: TokenPair) -> dict[str, object]:
-    return {
-        "access_token": pair.access_token,
-        "refresh_token": pair.refresh_token,
-        "token_type": "Bearer",
-        "expires_in": pair.expires_in,
-        "workspace_id": pair.workspace_id,
-    }
+router = APIRouter(prefix="/v1/auth", tags=["auth"], responses=problems(*BODY, 422, 503))
 
 
-@router.post("/signup", response_model=SignedUp, status_code=status.HTTP_201_CREATED)
-async def sign_up(body: SignUp, tx: AnonymousTx, runtime: RuntimeDep) -> Response:
+@router.post("/signup", status_code=status.HTTP_201_CREATED, responses=problems(409))
+async def sign_up(body: SignUp, tx: AnonymousTx, runtime: RuntimeDep) -> SignedUp:
     """Create an account and its first workspace (you become its owner), and sign in."""
     user, workspace, pair = await auth.sign_up(
         tx,
@@ -34,28 +33,15 @@ async def sign_up(body: SignUp, tx: AnonymousTx, runtime: RuntimeDep) -> Respons
         tokens=runtime.tokens,
         refresh_ttl=runtime.settings.refresh_token_ttl_seconds,
     )
-    return json_response(
-        {
-            "user": {
-                "id": user.id,
-                "email": user.email,
-                "name": user.name,
-                "created_at": user.created_at,
-            },
-            "workspace": {
-                "id": workspace.id,
-                "name": workspace.name,
-                "role": Role.OWNER,
-                "created_at": workspace.created_at,
-            },
-            "tokens": _tokens(pair),
-        },
-        status_code=status.HTTP_201_CREATED,
+    return SignedUp(
+        user=UserOut.model_validate(user, from_attributes=True),
+        workspace=WorkspaceOut.of(workspace, Role.OWNER),
+        tokens=Tokens.model_validate(pair, from_attributes=True),
     )
 
 
-@router.post("/login", response_model=Tokens)
-async def log_in(body: LogIn, request: Request, tx: AnonymousTx, runtime: RuntimeDep) -> Response:
+@router.post("/login", responses=problems(401, 403, 429))
+async def log_in(body: LogIn, request: Request, tx: AnonymousTx, runtime: RuntimeDep) -> Tokens:
     """Exchange email and password for a short-lived access token and a rotating refresh token.
 
     Without `workspace_id` the token is for the workspace you joined first. Attempts are
@@ -70,11 +56,11 @@ async def log_in(body: LogIn, request: Request, tx: AnonymousTx, runtime: Runtim
         tokens=runtime.tokens,
         refresh_ttl=runtime.settings.refresh_token_ttl_seconds,
     )
-    return json_response(_tokens(pair))
+    return Tokens.model_validate(pair, from_attributes=True)
 
 
-@router.post("/refresh", response_model=Tokens)
-async def refresh(body: RefreshRequest, tx: AnonymousTx, runtime: RuntimeDep) -> Response:
+@router.post("/refresh", responses=problems(401, 403))
+async def refresh(body: RefreshRequest, tx: AnonymousTx, runtime: RuntimeDep) -> Tokens:
     """Trade a refresh token for a new pair. Each refresh token works once: presenting a spent
     one revokes every token descended from the same login."""
     pair = await auth.refresh(
@@ -84,7 +70,7 @@ async def refresh(body: RefreshRequest, tx: AnonymousTx, runtime: RuntimeDep) ->
         tokens=runtime.tokens,
         refresh_ttl=runtime.settings.refresh_token_ttl_seconds,
     )
-    return json_response(_tokens(pair))
+    return Tokens.model_validate(pair, from_attributes=True)
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)

@@ -3,29 +3,33 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, FastAPI, Header, Query, Request
 from pydantic import BaseModel, Field
+from pydantic.json_schema import SkipJsonSchema
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.responses import Response
 
 from pane.api.deps import Context, reads_rows, scope_of
-from pane.api.schemas import json_response
+from pane.api.problems import AUTHENTICATED, problems
 from pane.catalogue import DESCRIPTIONS, EVENT_MODELS, Event, EventType
 from pane.errors import Malformed
 from pane.principal import ApiKeyPrincipal, Permission, Principal, UserPrincipal, VendorPrincipal
 from pane.services import changes
 from pane.services.hub import StreamClosed
+from pane.services.lists import rows_json
 
-router = APIRouter(prefix="/v1/changes", tags=["changes"])
+router = APIRouter(prefix="/v1/changes", tags=["changes"], responses=problems(*AUTHENTICATED))
 
 ChangeReader = Annotated[Context[Principal], reads_rows(Permission.CHANGES_READ)]
 MAX_PAGE = 1000
+# A seq, short enough to be a PostgreSQL bigint.
+LAST_EVENT_ID = r"^[0-9]{1,18}$"
 
 After = Annotated[
     int | None,
@@ -53,7 +57,7 @@ class ChangesPage(BaseModel):
     has_more: bool = Field(description="More events are waiting: ask again at once.")
 
 
-@router.get("", response_model=ChangesPage, responses={410: {"description": "Too old."}})
+@router.get("", response_model=ChangesPage, responses=problems(404, 410))
 async def list_changes(
     context: ChangeReader,
     after: After = None,
@@ -75,9 +79,7 @@ async def list_changes(
         vendor_id=vendor_id,
         for_vendor=isinstance(context.principal, VendorPrincipal),
     )
-    return json_response(
-        {"items": page.items, "next_after": page.next_after, "has_more": page.has_more}
-    )
+    return Response(page.to_json(), media_type="application/json")
 
 
 def _ends_access(principal: Principal, item: dict[str, object]) -> bool:
@@ -91,7 +93,7 @@ def _ends_access(principal: Principal, item: dict[str, object]) -> bool:
 
 def _event(item: dict[str, object]) -> ServerSentEvent:
     return ServerSentEvent(
-        data=orjson.dumps(item, default=str).decode(), id=str(item["seq"]), event=str(item["type"])
+        data=rows_json(item).decode(), id=str(item["seq"]), event=str(item["type"])
     )
 
 
@@ -103,7 +105,7 @@ def _event(item: dict[str, object]) -> ServerSentEvent:
             "description": "Server-Sent Events: `id` is the event's `seq`, `event` its type, "
             "`data` the event as in the feed. Comment lines keep the connection alive.",
         },
-        410: {"description": "Too old."},
+        **problems(400, 404, 410),
     },
 )
 async def stream_changes(
@@ -114,8 +116,11 @@ async def stream_changes(
     vendor_id: VendorFilter = None,
     workspace_id: WorkspaceParam = None,
     last_event_id: Annotated[
-        str | None,
-        Header(description="Sent by EventSource on reconnect: resume after this `seq`."),
+        str | SkipJsonSchema[None],
+        Header(
+            description="Sent by EventSource on reconnect: resume after this `seq`.",
+            json_schema_extra={"pattern": LAST_EVENT_ID},
+        ),
     ] = None,
 ) -> Response:
     """The change feed, live: the events after `after` (or `Last-Event-ID`), then each new one
@@ -126,7 +131,8 @@ async def stream_changes(
     workspace = changes.workspace_to_read(principal, workspace_id)
     start = after
     if last_event_id is not None:
-        if not last_event_id.isdigit() or len(last_event_id) > 18:
+        # Not left to FastAPI, which would answer 422: a header that is not a seq is a 400.
+        if re.fullmatch(LAST_EVENT_ID, last_event_id) is None:
             raise Malformed("Last-Event-ID must be the seq of an event from this stream")
         start = int(last_event_id)
     if start is None:

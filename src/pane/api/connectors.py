@@ -7,10 +7,12 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from pane.api.deps import AnyContext
-from pane.api.schemas import json_response
+from pane.api.problems import AUTHENTICATED, problems
+from pane.api.schemas import PageOf
 from pane.connectors.registry import connectors
+from pane.services.lists import Page
 
-router = APIRouter(prefix="/v1/connectors", tags=["connectors"])
+router = APIRouter(prefix="/v1/connectors", tags=["connectors"], responses=problems(*AUTHENTICATED))
 
 
 class ConnectorOut(BaseModel):
@@ -26,13 +28,8 @@ class ConnectorOut(BaseModel):
     )
 
 
-class ConnectorPage(BaseModel):
-    items: list[ConnectorOut]
-    next_cursor: str | None
-
-
-@router.get("", response_model=ConnectorPage)
+@router.get("", response_model=PageOf[ConnectorOut])
 async def list_connectors(context: AnyContext) -> Response:
     """Every installed connector, with the JSON Schemas a SPA needs to render the link form."""
     items = [connector.describe() for connector in connectors().values()]
-    return json_response({"items": items, "next_cursor": None})
+    return Response(Page(items=items, next_cursor=None).to_json(), media_type="application/json")

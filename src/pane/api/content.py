@@ -10,13 +10,14 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from pane.api.deps import Context, reads_rows
-from pane.api.schemas import PageOf, json_response
+from pane.api.problems import AUTHENTICATED, problems
+from pane.api.schemas import PageOf
 from pane.api.vendors import NO_NUL, Cursor, Limit
 from pane.principal import Permission, Principal
 from pane.services import content
 from pane.services.lists import DEFAULT_LIMIT, MAX_LIMIT, Page
 
-router = APIRouter(prefix="/v1", tags=["vendor content"])
+router = APIRouter(prefix="/v1", tags=["vendor content"], responses=problems(*AUTHENTICATED))
 
 ContentReader = Annotated[Context[Principal], reads_rows(Permission.CONTENT_READ)]
 Search = Annotated[str | None, Query(max_length=100, pattern=NO_NUL)]
@@ -100,7 +101,7 @@ def _page(page: Page) -> Response:
     return Response(page.to_json(), media_type="application/json")
 
 
-@router.get("/campaigns", response_model=PageOf[CampaignOut])
+@router.get("/campaigns", response_model=PageOf[CampaignOut], responses=problems(400))
 async def list_campaigns(
     context: ContentReader,
     vendor_id: uuid.UUID | None = None,
@@ -121,7 +122,7 @@ async def list_campaigns(
     )
 
 
-@router.get("/price-items", response_model=PageOf[PriceItemOut])
+@router.get("/price-items", response_model=PageOf[PriceItemOut], responses=problems(400))
 async def list_price_items(
     context: ContentReader,
     vendor_id: uuid.UUID | None = None,
@@ -153,13 +154,14 @@ async def compare_price_items(
 ) -> Response:
     """The same SKU from every vendor and distributor that lists it: best margin first, then
     lowest cost. Answers every source in one page."""
-    items = await content.compare_price_items(
-        context.tx, principal=context.principal, sku=sku, limit=MAX_LIMIT
+    return _page(
+        await content.compare_price_items(
+            context.tx, principal=context.principal, sku=sku, limit=MAX_LIMIT
+        )
     )
-    return json_response({"items": items, "next_cursor": None})
 
 
-@router.get("/assets", response_model=PageOf[AssetOut])
+@router.get("/assets", response_model=PageOf[AssetOut], responses=problems(400))
 async def list_assets(
     context: ContentReader,
     vendor_id: uuid.UUID | None = None,

@@ -7,6 +7,7 @@ from fastapi import APIRouter, status
 from starlette.responses import Response
 
 from pane.api.deps import Context, in_workspace, reads
+from pane.api.problems import AUTHENTICATED, BODY, problems
 from pane.api.schemas import (
     LinkIn,
     LinkOut,
@@ -14,7 +15,6 @@ from pane.api.schemas import (
     PageOf,
     SyncRequest,
     SyncRunOut,
-    json_response,
 )
 from pane.api.vendors import Cursor, Limit
 from pane.principal import Permission, Principal, WorkspacePrincipal
@@ -22,15 +22,15 @@ from pane.services import links, sync
 from pane.services.links import LinkStatus
 from pane.services.lists import DEFAULT_LIMIT
 
-router = APIRouter(prefix="/v1/links", tags=["links"])
+router = APIRouter(prefix="/v1/links", tags=["links"], responses=problems(*AUTHENTICATED))
 
 LinkReader = Annotated[Context[Principal], reads(Permission.LINKS_READ)]
 LinkWriter = Annotated[Context[WorkspacePrincipal], in_workspace(Permission.LINKS_WRITE)]
 RunReader = Annotated[Context[WorkspacePrincipal], in_workspace(Permission.LINKS_READ)]
 
 
-@router.post("", response_model=LinkOut, status_code=status.HTTP_201_CREATED)
-async def create_link(body: LinkIn, context: LinkWriter) -> Response:
+@router.post("", status_code=status.HTTP_201_CREATED, responses=problems(*BODY, 409))
+async def create_link(body: LinkIn, context: LinkWriter) -> LinkOut:
     """Link a vendor to the workspace through a connector. The connector first checks the config
     and credentials with the vendor: a refusal is a 422 carrying the vendor's reason. Credentials
     are encrypted at rest and never returned; `has_credentials` says whether some are stored.
@@ -47,10 +47,10 @@ async def create_link(body: LinkIn, context: LinkWriter) -> Response:
         sync_interval_seconds=body.sync_interval_seconds,
         full_resync_interval_seconds=body.full_resync_interval_seconds,
     )
-    return json_response(links.link_json(link), status_code=status.HTTP_201_CREATED)
+    return LinkOut.model_validate(link, from_attributes=True)
 
 
-@router.get("", response_model=PageOf[LinkOut])
+@router.get("", response_model=PageOf[LinkOut], responses=problems(400))
 async def list_links(
     context: LinkReader, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
 ) -> Response:
@@ -61,14 +61,14 @@ async def list_links(
     return Response(page.to_json(), media_type="application/json")
 
 
-@router.get("/{link_id}", response_model=LinkOut)
-async def get_link(link_id: uuid.UUID, context: LinkReader) -> Response:
+@router.get("/{link_id}", responses=problems(404))
+async def get_link(link_id: uuid.UUID, context: LinkReader) -> LinkOut:
     link = await links.get_link(context.tx, principal=context.principal, link_id=link_id)
-    return json_response(links.link_json(link))
+    return LinkOut.model_validate(link, from_attributes=True)
 
 
-@router.patch("/{link_id}", response_model=LinkOut)
-async def update_link(link_id: uuid.UUID, body: LinkUpdate, context: LinkWriter) -> Response:
+@router.patch("/{link_id}", responses=problems(*BODY, 404))
+async def update_link(link_id: uuid.UUID, body: LinkUpdate, context: LinkWriter) -> LinkOut:
     """Replace the link's config and/or credentials (checked with the vendor first, 422 if it
     refuses them), or its sync schedule. New credentials that work end `needs_reauth`."""
     link = await links.update_link(
@@ -82,37 +82,39 @@ async def update_link(link_id: uuid.UUID, body: LinkUpdate, context: LinkWriter)
         sync_interval_seconds=body.sync_interval_seconds,
         full_resync_interval_seconds=body.full_resync_interval_seconds,
     )
-    return json_response(links.link_json(link))
+    return LinkOut.model_validate(link, from_attributes=True)
 
 
-@router.post("/{link_id}/pause", response_model=LinkOut)
-async def pause_link(link_id: uuid.UUID, context: LinkWriter) -> Response:
+@router.post("/{link_id}/pause", responses=problems(404, 409))
+async def pause_link(link_id: uuid.UUID, context: LinkWriter) -> LinkOut:
     """Stop syncing this vendor; the vendor's key stops seeing this workspace's rows."""
     link = await links.set_link_status(
         context.tx, actor=context.principal, link_id=link_id, status=LinkStatus.PAUSED
     )
-    return json_response(links.link_json(link))
+    return LinkOut.model_validate(link, from_attributes=True)
 
 
-@router.post("/{link_id}/resume", response_model=LinkOut)
-async def resume_link(link_id: uuid.UUID, context: LinkWriter) -> Response:
+@router.post("/{link_id}/resume", responses=problems(404, 409))
+async def resume_link(link_id: uuid.UUID, context: LinkWriter) -> LinkOut:
     link = await links.set_link_status(
         context.tx, actor=context.principal, link_id=link_id, status=LinkStatus.ACTIVE
     )
-    return json_response(links.link_json(link))
+    return LinkOut.model_validate(link, from_attributes=True)
 
 
-@router.delete("/{link_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{link_id}", status_code=status.HTTP_204_NO_CONTENT, responses=problems(404))
 async def delete_link(link_id: uuid.UUID, context: LinkWriter) -> Response:
     """Unlink the vendor. Leads already received stay in the workspace."""
     await links.delete_link(context.tx, actor=context.principal, link_id=link_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/{link_id}/sync", response_model=SyncRunOut, status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/{link_id}/sync", status_code=status.HTTP_202_ACCEPTED, responses=problems(*BODY, 404, 409)
+)
 async def start_sync(
     link_id: uuid.UUID, context: LinkWriter, body: SyncRequest | None = None
-) -> Response:
+) -> SyncRunOut:
     """Sync the link now. Answers 202 with the queued run; poll
     `GET /v1/links/{id}/runs/{run_id}` to follow it. Asking again while that run still waits
     gives the same run. A link syncs one run at a time: a run asked for during another starts
@@ -125,10 +127,10 @@ async def start_sync(
         streams=request.streams,
         full_resync=request.full_resync,
     )
-    return json_response(run, status_code=status.HTTP_202_ACCEPTED)
+    return SyncRunOut.model_validate(run)
 
 
-@router.get("/{link_id}/runs", response_model=PageOf[SyncRunOut])
+@router.get("/{link_id}/runs", response_model=PageOf[SyncRunOut], responses=problems(400, 404))
 async def list_runs(
     link_id: uuid.UUID, context: RunReader, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
 ) -> Response:
@@ -140,7 +142,7 @@ async def list_runs(
     return Response(page.to_json(), media_type="application/json")
 
 
-@router.get("/{link_id}/runs/{run_id}", response_model=SyncRunOut)
-async def get_run(link_id: uuid.UUID, run_id: uuid.UUID, context: RunReader) -> Response:
+@router.get("/{link_id}/runs/{run_id}", responses=problems(404))
+async def get_run(link_id: uuid.UUID, run_id: uuid.UUID, context: RunReader) -> SyncRunOut:
     run = await sync.get_run(context.tx, actor=context.principal, link_id=link_id, run_id=run_id)
-    return json_response(run)
+    return SyncRunOut.model_validate(run)

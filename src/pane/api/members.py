@@ -7,6 +7,7 @@ from fastapi import APIRouter, status
 from starlette.responses import Response
 
 from pane.api.deps import Context, in_workspace
+from pane.api.problems import AUTHENTICATED, BODY, problems
 from pane.api.schemas import (
     InvitationIn,
     InvitationIssued,
@@ -14,31 +15,19 @@ from pane.api.schemas import (
     MemberOut,
     PageOf,
     RoleChange,
-    json_response,
 )
 from pane.api.vendors import Cursor, Limit
-from pane.models import Invitation
 from pane.principal import Permission, WorkspacePrincipal
 from pane.services import members
 from pane.services.lists import DEFAULT_LIMIT
 
-router = APIRouter(prefix="/v1", tags=["members"])
+router = APIRouter(prefix="/v1", tags=["members"], responses=problems(*AUTHENTICATED))
 
 MembersReader = Annotated[Context[WorkspacePrincipal], in_workspace(Permission.MEMBERS_READ)]
 MembersWriter = Annotated[Context[WorkspacePrincipal], in_workspace(Permission.MEMBERS_WRITE)]
 
 
-def _invitation_json(invitation: Invitation) -> dict[str, object]:
-    return {
-        "id": invitation.id,
-        "email": invitation.email,
-        "role": invitation.role,
-        "created_at": invitation.created_at,
-        "expires_at": invitation.expires_at,
-    }
-
-
-@router.get("/members", response_model=PageOf[MemberOut])
+@router.get("/members", response_model=PageOf[MemberOut], responses=problems(400))
 async def list_members(
     context: MembersReader, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
 ) -> Response:
@@ -49,27 +38,28 @@ async def list_members(
     return Response(page.to_json(), media_type="application/json")
 
 
-@router.patch("/members/{user_id}", response_model=MemberOut)
-async def change_role(user_id: uuid.UUID, body: RoleChange, context: MembersWriter) -> Response:
+@router.patch("/members/{user_id}", responses=problems(*BODY, 404, 409))
+async def change_role(user_id: uuid.UUID, body: RoleChange, context: MembersWriter) -> MemberOut:
     """Change a member's role (owners and admins; only owners grant or remove `owner`, and the
     last owner cannot be demoted)."""
     await members.change_role(context.tx, actor=context.principal, user_id=user_id, role=body.role)
-    return json_response(
-        await members.get_member(
-            context.tx, workspace_id=context.principal.workspace_id, user_id=user_id
-        )
+    member = await members.get_member(
+        context.tx, workspace_id=context.principal.workspace_id, user_id=user_id
     )
+    return MemberOut.model_validate(member, from_attributes=True)
 
 
-@router.delete("/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT, responses=problems(404, 409)
+)
 async def remove_member(user_id: uuid.UUID, context: MembersReader) -> Response:
     """Remove a member (owners and admins), or leave the workspace yourself."""
     await members.remove_member(context.tx, actor=context.principal, user_id=user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/invitations", response_model=InvitationIssued, status_code=status.HTTP_201_CREATED)
-async def invite(body: InvitationIn, context: MembersWriter) -> Response:
+@router.post("/invitations", status_code=status.HTTP_201_CREATED, responses=problems(*BODY, 409))
+async def invite(body: InvitationIn, context: MembersWriter) -> InvitationIssued:
     """Invite someone by email. The response carries the invitation token once; send it to the
     invitee, who accepts it with `POST /v1/invitations/accept` after signing up or in."""
     issued = await members.invite(
@@ -79,13 +69,11 @@ async def invite(body: InvitationIn, context: MembersWriter) -> Response:
         role=body.role,
         ttl_seconds=context.runtime.settings.invitation_ttl_seconds,
     )
-    return json_response(
-        {**_invitation_json(issued.invitation), "token": issued.token},
-        status_code=status.HTTP_201_CREATED,
-    )
+    shown = InvitationOut.model_validate(issued.invitation, from_attributes=True)
+    return InvitationIssued(**dict(shown), token=issued.token)
 
 
-@router.get("/invitations", response_model=PageOf[InvitationOut])
+@router.get("/invitations", response_model=PageOf[InvitationOut], responses=problems(400))
 async def list_invitations(
     context: MembersWriter, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
 ) -> Response:
@@ -96,7 +84,13 @@ async def list_invitations(
     return Response(page.to_json(), media_type="application/json")
 
 
-@router.delete("/invitations/{invitation_id}", status_code=status.HTTP_204_NO_CONTENT)
+# `:uuid`, so that `/v1/invitations/accept` is not read as an invitation id: other methods on
+# it are answered with 405, as for every path.
+@router.delete(
+    "/invitations/{invitation_id:uuid}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problems(404),
+)
 async def revoke_invitation(invitation_id: uuid.UUID, context: MembersWriter) -> Response:
     """Withdraw a pending invitation."""
     await members.revoke_invitation(

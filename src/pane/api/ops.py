@@ -2,40 +2,54 @@ from __future__ import annotations
 
 import asyncio
 import os
+from typing import Literal
 
 from fastapi import APIRouter
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
-from starlette.responses import Response
+from pydantic import BaseModel, Field
+from starlette.responses import PlainTextResponse, Response
 
 from pane.api.deps import RuntimeDep
-from pane.api.schemas import json_response
 from pane.services import health
 
 router = APIRouter(tags=["operations"])
 
 
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "unavailable"]
+    failures: list[str] = Field(
+        default_factory=list, description="What does not answer (with 503)."
+    )
+
+
 @router.get("/healthz")
-async def healthz() -> Response:
+async def healthz() -> Health:
     """The process is up. Says nothing about its dependencies; see /readyz."""
-    return json_response({"status": "ok"})
+    return Health(status="ok")
 
 
-@router.get("/readyz")
-async def readyz(runtime: RuntimeDep) -> Response:
+@router.get(
+    "/readyz",
+    response_model_exclude_unset=True,  # `failures` only with 503
+    responses={503: {"model": Readiness, "description": "The database or Redis does not answer."}},
+)
+async def readyz(runtime: RuntimeDep, response: Response) -> Readiness:
     """Ready to serve: the database and Redis both answer. 503 names what does not."""
     checks = health.database_failure(runtime.database), health.redis_failure(runtime.redis)
     failures = [failure for failure in await asyncio.gather(*checks) if failure]
     if failures:
-        return json_response(
-            {"status": "unavailable", "failures": failures},
-            status_code=503,
-            headers={"Retry-After": "5"},
-        )
-    return json_response({"status": "ready"})
+        response.status_code = 503
+        response.headers["Retry-After"] = "5"
+        return Readiness(status="unavailable", failures=failures)
+    return Readiness(status="ready")
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse)
 async def metrics() -> Response:
     """Prometheus metrics. With several API worker processes, all of them are aggregated."""
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:

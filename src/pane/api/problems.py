@@ -14,7 +14,9 @@ import sqlalchemy.exc
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, Field
+from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -69,7 +71,10 @@ class FieldError(BaseModel):
 class Problem(BaseModel):
     """RFC 9457 problem details. `type` is stable: branch on it, not on `detail`."""
 
-    type: str = Field(description="`urn:pane:problem:<slug>`, e.g. `urn:pane:problem:not-found`.")
+    type: str = Field(
+        pattern=r"^urn:pane:problem:[a-z-]+$",
+        description="`urn:pane:problem:<slug>`, e.g. `urn:pane:problem:not-found`.",
+    )
     title: str
     status: int
     detail: str = Field(description="What went wrong and what to do, for a person.")
@@ -80,6 +85,55 @@ class Problem(BaseModel):
     current_version: int | None = Field(
         default=None, description="With 412: the version the resource is at now."
     )
+
+
+_REF = "#/components/schemas/{model}"
+
+# What each status means wherever the document declares it.
+_MEANINGS = {
+    400: "Malformed: the body is not JSON, or a cursor or header is not one this API gave out.",
+    401: "Missing, invalid or expired credentials.",
+    403: "These credentials may not do this.",
+    404: "No such resource, or not one these credentials can see.",
+    409: "Clashes with the resource's current state.",
+    410: "Gone for good: the position is older than the events kept; resync from the latest.",
+    412: "The resource changed since the ETag sent in If-Match.",
+    413: "The request body is too large.",
+    422: "Invalid request: `errors` names the fields.",
+    429: "Too many attempts: try again after Retry-After seconds.",
+    500: "Unexpected error; the X-Request-Id header finds its log line.",
+    503: "A backing service is unreachable: try again after Retry-After seconds.",
+}
+
+# Routes behind `Authorization: Bearer`, and what a JSON request body adds.
+AUTHENTICATED = (401, 403, 422, 503)
+BODY = (400, 413)
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` entries that document ``statuses`` as problem+json."""
+    return {
+        status: {
+            "description": _MEANINGS[status],
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": _REF.format(model="Problem")}}},
+        }
+        for status in statuses
+    }
+
+
+def publish_problem_schema(app: FastAPI) -> None:
+    """Put ``Problem`` (which ``problems()`` refers to) among the document's components."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = generate()
+            _, found = models_json_schema([(Problem, "serialization")], ref_template=_REF)
+            components = app.openapi_schema.setdefault("components", {})
+            components.setdefault("schemas", {}).update(found["$defs"])
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def problem_response(
@@ -190,16 +244,26 @@ async def _http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     slug, title = _HTTP_SLUGS.get(exc.status_code, ("http-error", "HTTP error"))
     detail = exc.detail if isinstance(exc.detail, str) else title
+    headers = dict(exc.headers or {})
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"no route matches {request.method} {request.url.path}"
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
     return problem_response(
-        exc.status_code,
-        slug,
-        title,
-        detail,
-        instance=request.url.path,
-        headers=dict(exc.headers or {}),
+        exc.status_code, slug, title, detail, instance=request.url.path, headers=headers
     )
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves on this path: Starlette names only those of the first
+    route whose path matched, and FastAPI has a route per method."""
+    path = request.scope["path"]
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(path):
+            methods |= route.methods or set()
+    return ", ".join(sorted(methods))
 
 
 async def _dependency_unavailable(request: Request, exc: Exception) -> Response:

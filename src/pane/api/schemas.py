@@ -1,29 +1,43 @@
-"""Request and response shapes. Requests refuse unknown fields; responses document the JSON the
-routers write (list endpoints serialize rows directly, without re-validating them)."""
+"""Request and response shapes. Requests refuse unknown fields. A single object's response is
+built from its model here (FastAPI checks it against the route's declared model); lists go from
+SQL rows straight to JSON (``Page.to_json``) and their models only document them."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-import orjson
 from pydantic import (
+    MISSING,
+    AfterValidator,
     BaseModel,
     ConfigDict,
     EmailStr,
     Field,
     StringConstraints,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
     model_validator,
 )
-from starlette.responses import Response
 
 from pane.connectors.records import Stream
 from pane.instants import Instant
-from pane.principal import Permission, Role
+from pane.models import Workspace
+from pane.principal import ApiKeyScope, Permission, Role
 from pane.services.leads import LeadStatus
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# Some character that is not blank, blank being what str.isspace() (and so str.strip()) says.
+# Spelled out because \s means three things: pydantic-core's Rust regex leaves \x1c-\x1f out,
+# and JSON Schema's (ECMA-262) also \x85 while it adds \ufeff.
+NOT_BLANK = r"[^\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+# The lengths count what was sent, as the document says; then the surrounding blanks go.
+Name = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=200, pattern=NOT_BLANK),
+    AfterValidator(str.strip),
+]
 Password = Annotated[str, StringConstraints(min_length=10, max_length=256)]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,62}$")]
 
@@ -94,8 +108,12 @@ class Tokens(BaseModel):
 class WorkspaceOut(BaseModel):
     id: uuid.UUID
     name: str
-    role: Role | None = None
+    role: Role | None = Field(default=None, description="Yours there, where it applies.")
     created_at: datetime
+
+    @classmethod
+    def of(cls, workspace: Workspace, role: str | None = None) -> WorkspaceOut:
+        return cls(id=workspace.id, name=workspace.name, role=role, created_at=workspace.created_at)
 
 
 class UserOut(BaseModel):
@@ -112,7 +130,7 @@ class SignedUp(BaseModel):
 
 
 class Me(BaseModel):
-    kind: str = Field(description="`user`, `api_key` or `vendor`.")
+    kind: Literal["user", "api_key", "vendor"]
     user: UserOut | None = None
     workspace: WorkspaceOut | None = None
     workspaces: list[WorkspaceOut] = Field(default_factory=list)
@@ -161,9 +179,18 @@ class AcceptInvitation(Strict):
     token: Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
+def _grantable(value: Any, handler: ValidatorFunctionWrapHandler) -> ApiKeyScope:
+    try:
+        scope: ApiKeyScope = handler(value)
+    except ValidationError:
+        grantable = ", ".join(ApiKeyScope)
+        raise ValueError(f"{value!r} is not a scope of API keys ({grantable})") from None
+    return scope
+
+
 class ApiKeyIn(Strict):
     name: Name
-    scopes: list[Permission] = Field(min_length=1)
+    scopes: list[Annotated[ApiKeyScope, WrapValidator(_grantable)]] = Field(min_length=1)
     expires_at: Instant | None = Field(
         default=None, description="With a timezone, e.g. 2027-01-01T00:00:00Z."
     )
@@ -314,7 +341,9 @@ class LeadDetail(LeadOut):
 
 
 class LeadPatch(Strict):
-    status: LeadStatus | None = None
+    status: LeadStatus | MISSING = Field(
+        default=MISSING, description="Omit it to keep the status; never null."
+    )
     status_reason: Annotated[str, StringConstraints(max_length=2000)] | None = None
     owner_id: uuid.UUID | None = None
     notes: Annotated[str, StringConstraints(max_length=20000)] | None = None
@@ -340,15 +369,4 @@ class PageOf(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None = Field(
         description="Pass as `cursor` for the next page; null at the end."
-    )
-
-
-def json_response(
-    data: Any, *, status_code: int = 200, headers: dict[str, str] | None = None
-) -> Response:
-    return Response(
-        orjson.dumps(data, default=str),
-        status_code=status_code,
-        media_type="application/json",
-        headers=headers,
     )

@@ -7,18 +7,19 @@ from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from pane.api.deps import AnyContext
-from pane.api.schemas import PageOf, VendorOut, json_response
+from pane.api.problems import AUTHENTICATED, problems
+from pane.api.schemas import PageOf, VendorOut
 from pane.services import vendors
 from pane.services.lists import DEFAULT_LIMIT, MAX_LIMIT
 
-router = APIRouter(prefix="/v1/vendors", tags=["vendors"])
+router = APIRouter(prefix="/v1/vendors", tags=["vendors"], responses=problems(*AUTHENTICATED))
 
 NO_NUL = r"^[^\x00]*$"
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size, at most 200.")]
 Cursor = Annotated[str | None, Query(max_length=512, description="`next_cursor` of the last page.")]
 
 
-@router.get("", response_model=PageOf[VendorOut])
+@router.get("", response_model=PageOf[VendorOut], responses=problems(400))
 async def list_vendors(
     context: AnyContext,
     q: Annotated[
@@ -33,7 +34,7 @@ async def list_vendors(
     return Response(page.to_json(), media_type="application/json")
 
 
-@router.get("/{vendor_id}", response_model=VendorOut)
-async def get_vendor(vendor_id: uuid.UUID, context: AnyContext) -> Response:
+@router.get("/{vendor_id}", responses=problems(404))
+async def get_vendor(vendor_id: uuid.UUID, context: AnyContext) -> VendorOut:
     vendor = await vendors.get_vendor(context.tx, vendor_id=vendor_id)
-    return json_response(vendors.vendor_json(vendor))
+    return VendorOut.model_validate(vendor, from_attributes=True)

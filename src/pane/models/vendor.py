@@ -67,3 +67,7 @@ class VendorLink(Timestamps, Base):
     sync_lease_owner: Mapped[uuid.UUID | None]
     sync_lease_until: Mapped[datetime | None]
     last_error: Mapped[str | None]
+
+    @property
+    def has_credentials(self) -> bool:
+        return self.credentials_encrypted is not None

@@ -18,8 +18,8 @@ from pane.errors import Invalid, NotFound
 from pane.ids import new_id
 from pane.models import ApiKey, Vendor, VendorApiKey
 from pane.principal import (
-    API_KEY_SCOPES,
     ApiKeyPrincipal,
+    ApiKeyScope,
     Permission,
     UserPrincipal,
     VendorPrincipal,
@@ -52,15 +52,9 @@ async def create_workspace_key(
     *,
     actor: WorkspacePrincipal,
     name: str,
-    scopes: list[Permission],
+    scopes: list[ApiKeyScope],
     expires_at: datetime | None,
 ) -> IssuedKey:
-    not_grantable = sorted(str(scope) for scope in set(scopes) - API_KEY_SCOPES)
-    if not_grantable:
-        raise Invalid(
-            f"scopes not available to API keys: {', '.join(not_grantable)}",
-            errors=[{"field": "body.scopes", "message": "not grantable to an API key"}],
-        )
     if expires_at is not None and expires_at <= datetime.now(UTC):
         raise Invalid(
             "expires_at must be in the future",

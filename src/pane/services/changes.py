@@ -17,6 +17,7 @@ from pane.catalogue import EventType
 from pane.db.database import Database, Transaction
 from pane.errors import Gone, Invalid, NotFound
 from pane.principal import Principal, VendorPrincipal
+from pane.services.lists import rows_json
 
 PURGE_BATCH = 10_000
 
@@ -48,6 +49,11 @@ class ChangePage:
     items: list[dict[str, Any]]
     next_after: int
     has_more: bool
+
+    def to_json(self) -> bytes:
+        return rows_json(
+            {"items": self.items, "next_after": self.next_after, "has_more": self.has_more}
+        )
 
 
 def _item(workspace_id: uuid.UUID, row: Any) -> dict[str, Any]:

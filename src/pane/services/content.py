@@ -6,7 +6,6 @@ scoped by the principal's own column so plans start from an index that leads wit
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from pane.db.database import Transaction
 from pane.principal import Principal
@@ -70,8 +69,9 @@ async def list_price_items(
 
 async def compare_price_items(
     tx: Transaction, *, principal: Principal, sku: str, limit: int
-) -> list[dict[str, Any]]:
-    """One SKU across every vendor and distributor: best margin first, then lowest cost."""
+) -> Page:
+    """One SKU across every vendor and distributor: best margin first, then lowest cost, in one
+    page."""
     query = ListQuery.scoped(
         principal,
         kind="price-comparison",
@@ -81,11 +81,12 @@ async def compare_price_items(
         alias="p.",
     )
     query.equals("p.sku", sku)
-    return await query.ranked(
+    items = await query.ranked(
         tx,
         ranking="p.margin DESC NULLS LAST, p.partner_cost ASC NULLS LAST, p.id",
         limit=limit,
     )
+    return Page(items=items, next_cursor=None)
 
 
 async def list_assets(

@@ -93,13 +93,6 @@ async def list_leads(
     return await lead_list(principal, filters).page(tx, cursor=cursor, limit=limit)
 
 
-def lead_json(lead: Lead, *, include_raw: bool = True) -> dict[str, Any]:
-    data = {column: getattr(lead, column) for column in LIST_COLUMNS}
-    if include_raw:
-        data["raw"] = lead.raw
-    return data
-
-
 async def get_lead(
     tx: Transaction, *, principal: Principal, lead_id: uuid.UUID, for_update: bool = False
 ) -> Lead:
@@ -132,15 +125,10 @@ async def update_lead(
             "fetch it again and reapply your change",
             current_version=lead.version,
         )
-    if "status" in changes and changes["status"] is not None:
+    if "status" in changes:
         _check_transition(lead, LeadStatus(changes["status"]))
     diff: dict[str, list[Any]] = {}
     for field, value in changes.items():
-        if field == "status" and value is None:
-            raise Invalid(
-                "status cannot be null",
-                errors=[{"field": "body.status", "message": "cannot be null"}],
-            )
         before = getattr(lead, field)
         if before != value:
             diff[field] = [before, value]

@@ -51,27 +51,6 @@ class LinkStatus(StrEnum):
     ERROR = "error"
 
 
-def link_json(link: VendorLink) -> dict[str, Any]:
-    return {
-        "id": link.id,
-        "workspace_id": link.workspace_id,
-        "vendor_id": link.vendor_id,
-        "connector": link.connector,
-        "config": link.config,
-        "has_credentials": link.credentials_encrypted is not None,
-        "status": link.status,
-        "sync_interval_seconds": link.sync_interval_seconds,
-        "full_resync_interval_seconds": link.full_resync_interval_seconds,
-        "next_sync_at": link.next_sync_at,
-        "last_synced_at": link.last_synced_at,
-        "last_full_sync_at": link.last_full_sync_at,
-        "consecutive_failures": link.consecutive_failures,
-        "last_error": link.last_error,
-        "created_at": link.created_at,
-        "updated_at": link.updated_at,
-    }
-
-
 def _field_errors(exc: ValidationError, prefix: str) -> list[dict[str, str]]:
     return [
         {

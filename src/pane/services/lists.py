@@ -27,14 +27,20 @@ MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
 
 
+def rows_json(data: Any) -> bytes:
+    """Rows as JSON, written as pydantic writes a single object's response (UTC as ``Z``, money
+    as decimal strings). asyncpg hands back its own UUID type, which orjson renders through
+    str()."""
+    return orjson.dumps(data, default=str, option=orjson.OPT_UTC_Z)
+
+
 @dataclass(frozen=True, slots=True)
 class Page:
     items: list[dict[str, Any]]
     next_cursor: str | None
 
     def to_json(self) -> bytes:
-        # asyncpg hands back its own UUID type, which orjson renders through str().
-        return orjson.dumps({"items": self.items, "next_cursor": self.next_cursor}, default=str)
+        return rows_json({"items": self.items, "next_cursor": self.next_cursor})
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, Select, func, select
+from sqlalchemy import Row, func, select
 
 from pane.catalogue import (
     EventType,
@@ -34,25 +34,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _members_query(workspace_id: uuid.UUID) -> Select[Membership, str, str]:
-    return (
-        select(Membership, User.email, User.name)
-        .join(User, User.id == Membership.user_id)
-        .where(Membership.workspace_id == workspace_id)
-    )
-
-
-def _member_json(row: Row[Membership, str, str]) -> dict[str, Any]:
-    membership, email, name = row
-    return {
-        "user_id": membership.user_id,
-        "email": email,
-        "name": name,
-        "role": membership.role,
-        "joined_at": membership.created_at,
-    }
-
-
 async def list_members(
     tx: Transaction, *, workspace_id: uuid.UUID, cursor: str | None, limit: int
 ) -> Page:
@@ -68,13 +49,25 @@ async def list_members(
 
 async def get_member(
     tx: Transaction, *, workspace_id: uuid.UUID, user_id: uuid.UUID
-) -> dict[str, Any]:
+) -> Row[uuid.UUID, str, str, str, datetime]:
+    """The member as the member list shows them (``user_id``, ``email``, ``name``, ``role``,
+    ``joined_at``)."""
     row = (
-        await tx.session.execute(_members_query(workspace_id).where(Membership.user_id == user_id))
+        await tx.session.execute(
+            select(
+                Membership.user_id,
+                User.email,
+                User.name,
+                Membership.role,
+                Membership.created_at.label("joined_at"),
+            )
+            .join(User, User.id == Membership.user_id)
+            .where(Membership.workspace_id == workspace_id, Membership.user_id == user_id)
+        )
     ).first()
     if row is None:
         raise NotFound(f"no member {user_id} in this workspace")
-    return _member_json(row)
+    return row
 
 
 async def _membership(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
@@ -15,16 +14,6 @@ from pane.models import Vendor
 from pane.services.lists import Key, ListQuery, Page
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-
-
-def vendor_json(vendor: Vendor) -> dict[str, Any]:
-    return {
-        "id": vendor.id,
-        "slug": vendor.slug,
-        "name": vendor.name,
-        "kind": vendor.kind,
-        "website": vendor.website,
-    }
 
 
 async def list_vendors(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from sqlalchemy import select
 
@@ -17,16 +16,7 @@ from pane.services.audit import record_audit
 from pane.services.events import NewEvent
 
 
-def workspace_json(workspace: Workspace, role: str | None = None) -> dict[str, Any]:
-    return {
-        "id": workspace.id,
-        "name": workspace.name,
-        "role": role,
-        "created_at": workspace.created_at,
-    }
-
-
-async def memberships_of(tx: Transaction, *, user_id: uuid.UUID) -> list[dict[str, Any]]:
+async def memberships_of(tx: Transaction, *, user_id: uuid.UUID) -> list[tuple[Workspace, str]]:
     """The workspaces the user belongs to, with their current role, in the order joined."""
     rows = await tx.session.execute(
         select(Workspace, Membership.role)
@@ -34,7 +24,7 @@ async def memberships_of(tx: Transaction, *, user_id: uuid.UUID) -> list[dict[st
         .where(Membership.user_id == user_id)
         .order_by(Membership.created_at)
     )
-    return [workspace_json(workspace, role) for workspace, role in rows]
+    return [(workspace, role) for workspace, role in rows]
 
 
 async def get_workspace(tx: Transaction, *, workspace_id: uuid.UUID) -> Workspace:
