@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
@@ -125,3 +125,21 @@ class Page:
     records: list[Record] = field(default_factory=list)
     failures: list[RecordFailure] = field(default_factory=list)
     cursor: str | None = None
+
+
+@dataclass(slots=True)
+class MappedBatch:
+    """Vendor objects as mapped, in the order read, and the newest change time among them
+    (what a connector's next cursor starts from)."""
+
+    records: list[Record] = field(default_factory=list)
+    failures: list[RecordFailure] = field(default_factory=list)
+    newest: datetime | None = None
+
+    def add(self, mapped: Record | RecordFailure, changed_at: datetime | None) -> None:
+        if isinstance(mapped, RecordFailure):
+            self.failures.append(mapped)
+        else:
+            self.records.append(mapped)
+        if changed_at is not None and (self.newest is None or changed_at > self.newest):
+            self.newest = changed_at

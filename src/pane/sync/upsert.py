@@ -243,7 +243,8 @@ async def write_page(
             run_id,
             target.stream.value,
         )
-    return _counted(Counter(row["type"] for row in appended), target, len(rows))
+    # a record superseded by a later one of the same id in the page counts as unchanged
+    return _counted(Counter(row["type"] for row in appended), target, len(records))
 
 
 async def sweep_unseen(

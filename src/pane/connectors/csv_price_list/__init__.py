@@ -8,11 +8,12 @@ Last-Modified or a digest), and an unchanged file is not read again.
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import csv
 import hashlib
 from collections.abc import AsyncIterator, Iterator
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -29,6 +30,7 @@ from pydantic import (
 
 from pane.connectors.base import CheckFailed, Connector, CredentialsRejected
 from pane.connectors.records import Page, PriceItemRecord, RecordFailure, Stream
+from pane.connectors.timeformat import parse_time
 
 PAGE_SIZE = 1000
 Column = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -158,15 +160,27 @@ class CsvPriceList(Connector):
             digest.update(chunk)
             pending += decoder.decode(chunk)
             *lines, pending = pending.split("\n")
-            for values in csv.reader(_strip(lines), delimiter=self.config.delimiter):
-                if header is None:
-                    header = values
-                    continue
-                yield self._parse(dict(zip(header, values, strict=False)))
+            # Parsing is CPU work: in a worker thread, so the event loop meanwhile hands the
+            # previous page to the database.
+            header, parsed = await asyncio.to_thread(self._parse_lines, lines, header)
+            for item in parsed:
+                yield item
         tail = pending + decoder.decode(b"", final=True)
-        for values in csv.reader(_strip([tail]), delimiter=self.config.delimiter):
-            if header is not None and values:
-                yield self._parse(dict(zip(header, values, strict=False)))
+        if header is not None:
+            for item in self._parse_lines([tail], header)[1]:
+                yield item
+
+    def _parse_lines(
+        self, lines: list[str], header: list[str] | None
+    ) -> tuple[list[str] | None, list[tuple[PriceItemRecord | None, RecordFailure | None]]]:
+        """The lines' rows parsed, and the header (the first line read, if not yet known)."""
+        parsed = []
+        for values in csv.reader(_strip(lines), delimiter=self.config.delimiter):
+            if header is None:
+                header = values
+            elif values:
+                parsed.append(self._parse(dict(zip(header, values, strict=False))))
+        return header, parsed
 
     def _parse(self, raw: dict[str, str]) -> tuple[PriceItemRecord | None, RecordFailure | None]:
         columns = self.config.columns
@@ -217,7 +231,7 @@ class CsvPriceList(Connector):
         if value is None:
             return None
         try:
-            return datetime.strptime(value, self.config.date_format).date()
+            return parse_time(value, self.config.date_format).date()
         except ValueError as exc:
             raise ValueError(
                 f"{column}: {value!r} is not a date like {self.config.date_format}"

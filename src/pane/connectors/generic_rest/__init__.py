@@ -9,6 +9,7 @@ long the stream. Incremental streams carry as cursor the highest change time see
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any, ClassVar
@@ -43,7 +44,7 @@ from pane.connectors.generic_rest.mapping import (
 )
 from pane.connectors.generic_rest.paginators import PageRequest, PaginationLoop, paginator_for
 from pane.connectors.http import auth as flows
-from pane.connectors.records import Page, Record, RecordFailure, Stream
+from pane.connectors.records import MappedBatch, Page, Stream
 
 __all__ = [
     "GenericRest",
@@ -263,20 +264,14 @@ class GenericRest(Connector):
         )
         while request is not None:
             response = await self._fetch(request)
-            body = _body(response)
-            items = _records(body, spec)
-            records: list[Record] = []
-            failures: list[RecordFailure] = []
-            for item in items:
-                mapped, changed_at = mapper.map(item)
-                if isinstance(mapped, RecordFailure):
-                    failures.append(mapped)
-                else:
-                    records.append(mapped)
-                if changed_at is not None and (high is None or changed_at > high):
-                    high = changed_at
+            # Decoding and mapping a page is the read's CPU work: in a worker thread, the event
+            # loop meanwhile hands the previous page to the database and reads its answers.
+            body, items, mapped = await asyncio.to_thread(_read_page, response, spec, mapper)
+            records, failures = mapped.records, mapped.failures
+            if mapped.newest is not None and (high is None or mapped.newest > high):
+                high = mapped.newest
             request = paginator.next(request, response, body, items)
-            del body, items  # one page in memory at a time
+            del body, items, mapped  # one page in memory at a time
             page_cursor = given
             # Unordered vendors: only a complete pass may move the cursor on.
             if incremental and high and (incremental.ordered or request is None):
@@ -291,6 +286,14 @@ def _refuse_credentials(response: httpx.Response) -> None:
         raise CredentialsRejected(
             f"the vendor refused the credentials ({_status(response)}: {_vendor_message(response)})"
         )
+
+
+def _read_page(
+    response: httpx.Response, spec: StreamSpec, mapper: Mapper
+) -> tuple[Any, list[Any], MappedBatch]:
+    body = _body(response)
+    items = _records(body, spec)
+    return body, items, mapper.map_page(items)
 
 
 def _body(response: httpx.Response) -> Any:

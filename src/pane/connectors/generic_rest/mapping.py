@@ -12,7 +12,6 @@ import types
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
-from functools import lru_cache
 from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import ValidationError
@@ -27,7 +26,8 @@ from pane.connectors.generic_rest.manifest import (
     PathField,
     StreamSpec,
 )
-from pane.connectors.records import RECORD_TYPES, Record, RecordFailure, Stream
+from pane.connectors.records import RECORD_TYPES, MappedBatch, Record, RecordFailure, Stream
+from pane.connectors.timeformat import parse_time
 
 Path = tuple[str, ...]
 Getter = Callable[[dict[str, Any]], Any]
@@ -99,16 +99,10 @@ def parse_datetime(value: Any, fmt: str) -> datetime | None:
         if fmt == "iso8601":
             moment = datetime.fromisoformat(value.strip())
             return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-        return _strptime(value.strip(), fmt)
+        moment = parse_time(value.strip(), fmt)
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
     except ValueError as exc:
         raise ValueError(f"{value!r} is not a date and time like {fmt}") from exc
-
-
-@lru_cache(maxsize=8192)
-def _strptime(text: str, fmt: str) -> datetime:
-    # strptime is slow and vendors with minute-resolution times repeat them page after page.
-    moment = datetime.strptime(text, fmt)
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def format_datetime(moment: datetime, fmt: str) -> str:
@@ -134,7 +128,7 @@ def parse_date(value: Any, fmt: str) -> date | None:
     text = value.strip()
     try:
         if fmt != "iso8601":
-            return datetime.strptime(text, fmt).date()
+            return parse_time(text, fmt).date()
         # A timestamp keeps the day as written, not the day in UTC.
         return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text).date()
     except ValueError as exc:
@@ -324,6 +318,12 @@ class Mapper:
             return self.record_type(raw=raw, deleted=self._deleted(raw), **values), cursor
         except ValidationError as exc:
             return RecordFailure(raw, _reason(exc)), cursor
+
+    def map_page(self, items: list[Any]) -> MappedBatch:
+        batch = MappedBatch()
+        for item in items:
+            batch.add(*self.map(item))
+        return batch
 
 
 def cursor_time(cursor: str | None) -> datetime | None:
