@@ -160,7 +160,9 @@ async def explain(app_url: str, workspace_id: str) -> str:
 
 
 @contextmanager
-def server(target: str, port: int, workers: int, env: dict[str, str]) -> Iterator[None]:
+def server(
+    target: str, port: int, workers: int, env: dict[str, str]
+) -> Iterator[subprocess.Popen[bytes]]:
     command = [
         sys.executable,
         "-m",
@@ -187,7 +189,7 @@ def server(target: str, port: int, workers: int, env: dict[str, str]) -> Iterato
         try:
             _wait_for_port(port, process, log, target)
             time.sleep(1.0)
-            yield
+            yield process
         finally:
             process.terminate()
             process.wait(20)

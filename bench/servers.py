@@ -8,9 +8,11 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 
+import asyncpg
 from sqlalchemy.engine import make_url
 
 from pane.db.embedded import EmbeddedServers
+from pane.db.migrate import upgrade
 
 
 def database_url(base: str, *, user: str, database: str) -> str:
@@ -51,3 +53,18 @@ def bench_servers(database: str) -> Iterator[tuple[str, str]]:
     finally:
         if embedded is not None:
             embedded.stop()
+
+
+async def fresh_database(admin_server: str, database: str) -> str:
+    """Drop and create a benchmark database, migrate it; return its owner URL."""
+    connection = await asyncpg.connect(
+        database_url(admin_server, user=server_user(admin_server), database="postgres")
+    )
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        await connection.execute(f'CREATE DATABASE "{database}"')
+    finally:
+        await connection.close()
+    owner_url = database_url(admin_server, user=server_user(admin_server), database=database)
+    await upgrade(owner_url)
+    return owner_url

@@ -61,9 +61,8 @@ import asyncpg
 import orjson
 from cryptography.fernet import Fernet
 
-from bench.servers import bench_servers, database_url, free_port, server_user
+from bench.servers import bench_servers, database_url, free_port, fresh_database
 from pane.connectors.records import Stream
-from pane.db.migrate import upgrade
 
 DATABASE = "pane_bench_sync"
 VENDOR = "globex"
@@ -144,21 +143,6 @@ def simulator(leads: int) -> Iterator[str]:
 # --- database setup -------------------------------------------------------------------------
 
 
-async def fresh_database(admin_server: str) -> str:
-    """Drop and create the benchmark database, migrate it; return its owner URL."""
-    connection = await asyncpg.connect(
-        database_url(admin_server, user=server_user(admin_server), database="postgres")
-    )
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        await connection.execute(f'CREATE DATABASE "{DATABASE}"')
-    finally:
-        await connection.close()
-    owner_url = database_url(admin_server, user=server_user(admin_server), database=DATABASE)
-    await upgrade(owner_url)
-    return owner_url
-
-
 async def new_workspace(owner_url: str, label: str) -> tuple[uuid.UUID, uuid.UUID]:
     """A workspace and a catalog vendor of its own; returns (workspace_id, vendor_id)."""
     workspace_id, vendor_id = uuid.uuid4(), uuid.uuid4()
@@ -236,6 +220,7 @@ async def _child_sync(job: dict[str, Any]) -> dict[str, Any]:
     from pane.db.database import Database
     from pane.logs import configure_logging
     from pane.secrets import load_key_ring
+    from pane.services.commits import follow_ups
     from pane.sync.engine import SyncDeps, sync_link
 
     settings = Settings(
@@ -250,6 +235,7 @@ async def _child_sync(job: dict[str, Any]) -> dict[str, Any]:
     configure_logging(settings.log_level, json=True)
     database = Database(job["app_url"], pool_size=4)
     redis = ArqRedis.from_url(job["redis_url"])
+    database.after_commit = follow_ups(database, redis)  # as the worker does: streams wake up
     deps = SyncDeps(
         database=database, redis=redis, settings=settings, keyring=load_key_ring(settings)
     )
@@ -665,7 +651,7 @@ def main() -> None:
         sys.exit("--profile needs py-spy (pip install py-spy)")
 
     with bench_servers(DATABASE) as (admin_server, redis_url):
-        owner_url = asyncio.run(fresh_database(admin_server))
+        owner_url = asyncio.run(fresh_database(admin_server, DATABASE))
         app_url = database_url(admin_server, user="pane_app", database=DATABASE)
         version = asyncio.run(_server_version(owner_url))
         key = Fernet.generate_key().decode()

@@ -168,6 +168,34 @@ async def test_one_read_serves_every_client_of_a_workspace(api: Api, http, live,
     assert reads == [owner.workspace_id], "one read for the wake-up, not one per client"
 
 
+async def test_a_filtered_stream_carries_only_what_it_asked_for(api: Api, http, live):
+    owner = await api.signup()
+    vendor = await api.new_vendor()
+    other = await api.new_vendor()
+    await api.link(owner, vendor)
+    await api.link(owner, other)
+    [lead_id] = await api.seed_leads(owner.workspace_id, vendor, 1)
+    [other_lead] = await api.seed_leads(owner.workspace_id, other, 1)
+    async with (
+        stream(live, owner.headers, types="lead.updated", vendor_id=str(vendor)) as (mine, _),
+        stream(live, owner.headers) as (everything, _),
+    ):
+        await rename(http, owner, "Filtered")
+        for lead in (other_lead, lead_id):
+            response = await http.patch(
+                f"/v1/leads/{lead}", json={"status": "accepted"}, headers=owner.headers
+            )
+            assert response.status_code == 200, response.text
+        await until(lambda: len(everything.events) == 3 and len(mine.events) == 1)
+        await asyncio.sleep(0.2)
+    assert [event["entity_id"] for event in mine.events] == [str(lead_id)]
+    assert [event["type"] for event in everything.events] == [
+        "workspace.renamed",
+        "lead.updated",
+        "lead.updated",
+    ]
+
+
 async def test_a_stream_ends_when_its_access_is_taken_away(api: Api, http, live):
     owner = await api.signup()
     member = await api.member(owner, "member")

@@ -21,7 +21,7 @@ from pane.catalogue import DESCRIPTIONS, EVENT_MODELS, Event, EventType
 from pane.errors import Malformed
 from pane.principal import ApiKeyPrincipal, Permission, Principal, UserPrincipal, VendorPrincipal
 from pane.services import changes
-from pane.services.hub import StreamClosed
+from pane.services.hub import Delivery, StreamClosed
 from pane.services.lists import rows_json
 
 router = APIRouter(prefix="/v1/changes", tags=["changes"], responses=problems(*AUTHENTICATED))
@@ -82,19 +82,39 @@ async def list_changes(
     return Response(page.to_json(), media_type="application/json")
 
 
-def _ends_access(principal: Principal, item: dict[str, object]) -> bool:
-    """An event that takes this stream's access away (a member removed, a key revoked)."""
+_ENDS_ACCESS = frozenset({EventType.MEMBER_REMOVED, EventType.API_KEY_REVOKED})
+
+
+def _access_ender(principal: Principal) -> tuple[EventType, str] | None:
+    """The event that would take this stream's access away: its member removed, its key
+    revoked (a vendor key's revocation closes its connections elsewhere)."""
     if isinstance(principal, UserPrincipal):
-        return item["type"] == EventType.MEMBER_REMOVED and item["entity_id"] == principal.user_id
+        return EventType.MEMBER_REMOVED, str(principal.user_id)
     if isinstance(principal, ApiKeyPrincipal):
-        return item["type"] == EventType.API_KEY_REVOKED and item["entity_id"] == principal.key_id
-    return False
+        return EventType.API_KEY_REVOKED, str(principal.key_id)
+    return None
 
 
-def _event(item: dict[str, object]) -> ServerSentEvent:
-    return ServerSentEvent(
-        data=rows_json(item).decode(), id=str(item["seq"]), event=str(item["type"])
+def _all_frames(delivery: Delivery) -> bytes:
+    """Every event of the delivery as one write, made once for the channel's clients."""
+    frames = delivery.once("sse", _frames)
+    return delivery.once("sse-all", lambda _: b"".join(frames))
+
+
+def _enders(items: list[dict[str, Any]]) -> frozenset[tuple[str, str]]:
+    return frozenset(
+        (item["type"], item["entity_id"]) for item in items if item["type"] in _ENDS_ACCESS
     )
+
+
+def _frames(items: list[dict[str, Any]]) -> list[bytes]:
+    """Each event as a Server-Sent Event, ready to write."""
+    return [
+        ServerSentEvent(
+            data=rows_json(item).decode(), id=str(item["seq"]), event=str(item["type"])
+        ).encode()
+        for item in items
+    ]
 
 
 @router.get(
@@ -140,16 +160,19 @@ async def stream_changes(
     # A position too old is refused now, with 410, rather than in the middle of the stream.
     await changes.read(context.tx, workspace_id=workspace, after=start, limit=1)
     wanted = set(types) if types else None
+    vendor_text = str(vendor_id) if vendor_id is not None else None
+    filtered = wanted is not None or vendor_text is not None
+    ender = _access_ender(principal)
     for_vendor = isinstance(principal, VendorPrincipal)
     runtime = context.runtime
     ends_at = context.expires_at
 
     def selected(item: dict[str, object]) -> bool:
         return (wanted is None or item["type"] in wanted) and (
-            vendor_id is None or item["vendor_id"] == vendor_id
+            vendor_text is None or item["vendor_id"] == vendor_text
         )
 
-    async def events() -> AsyncIterator[ServerSentEvent]:
+    async def events() -> AsyncIterator[bytes]:
         sent = start
         try:
             async with runtime.hub.subscribe(principal, workspace) as (subscriber, live_from):
@@ -164,24 +187,38 @@ async def stream_changes(
                             vendor_id=vendor_id,
                             for_vendor=for_vendor,
                         )
-                    for item in page.items:
-                        if item["seq"] <= live_from:
-                            yield _event(item)
+                    caught_up = [item for item in page.items if item["seq"] <= live_from]
+                    if caught_up:
+                        yield b"".join(_frames(caught_up))
                     sent = min(page.next_after, live_from) if page.has_more else live_from
                 while True:
                     timeout = None if ends_at is None else ends_at - time.time()
                     async with asyncio.timeout(timeout):
-                        batch = await subscriber.queue.get()
-                    if batch is None:
+                        delivery = await subscriber.queue.get()
+                    if delivery is None:
                         return
-                    for item in batch:
+                    # One write per delivery, of frames made once for all the channel's
+                    # clients; a client that filters nothing gets the very same bytes.
+                    items = delivery.items
+                    frames = delivery.once("sse", _frames)
+                    ends = ender is not None and ender in delivery.once("enders", _enders)
+                    if not filtered and not ends and items[0]["seq"] > sent:
+                        sent = items[-1]["seq"]
+                        yield _all_frames(delivery)
+                        continue
+                    out: list[bytes] = []
+                    for item, frame in zip(items, frames, strict=True):
                         if item["seq"] <= sent:
                             continue
                         sent = item["seq"]
-                        if _ends_access(principal, item):
+                        if ends and (item["type"], item["entity_id"]) == ender:
+                            if out:
+                                yield b"".join(out)
                             return
                         if selected(item):
-                            yield _event(item)
+                            out.append(frame)
+                    if out:
+                        yield b"".join(out)
         except (StreamClosed, TimeoutError):
             return
 

@@ -16,10 +16,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import structlog
@@ -37,6 +37,8 @@ CATCH_UP_SECONDS = 5.0
 READ_BATCH = 500
 CLIENT_BUFFER = 5_000
 
+T = TypeVar("T")
+
 
 async def publish(redis: Redis, committed: dict[uuid.UUID, int]) -> None:
     """Wake the live streams of these workspaces (after the commit)."""
@@ -51,18 +53,33 @@ class StreamClosed(Exception):
 
 
 @dataclass(eq=False)
+class Delivery:
+    """Events read once for every client of a channel. What a client's stream makes of them
+    (their wire form) is the same for all: the first to ask makes it, the others reuse it."""
+
+    items: list[dict[str, Any]]
+    _made: dict[str, Any] = field(default_factory=dict)
+
+    def once(self, name: str, make: Callable[[list[dict[str, Any]]], T]) -> T:
+        if name not in self._made:
+            self._made[name] = make(self.items)
+        made: T = self._made[name]
+        return made
+
+
+@dataclass(eq=False)
 class Subscriber:
     principal: Principal
-    queue: asyncio.Queue[list[dict[str, Any]] | None] = field(
+    queue: asyncio.Queue[Delivery | None] = field(
         default_factory=lambda: asyncio.Queue(maxsize=CLIENT_BUFFER // READ_BATCH)
     )
     closed: bool = False
 
-    def offer(self, items: list[dict[str, Any]]) -> None:
+    def offer(self, delivery: Delivery) -> None:
         if self.closed:
             return
         try:
-            self.queue.put_nowait(items)
+            self.queue.put_nowait(delivery)
         except asyncio.QueueFull:
             self.close()
 
@@ -218,8 +235,9 @@ class Hub:
                     for_vendor=channel.vendor_id is not None,
                 )
             if page.items:
+                delivery = Delivery(page.items)
                 for subscriber in list(channel.subscribers):
-                    subscriber.offer(page.items)
+                    subscriber.offer(delivery)
             channel.position = page.next_after
             if not page.has_more:
                 return
