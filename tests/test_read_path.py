@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from pane.db.database import Database, NotAMember, RoleNotAllowed, member_scope
-from pane.principal import Role
+from pane.principal import Role, UserPrincipal
+from pane.services.leads import LeadFilters, lead_list
 
 ALL_ROLES = tuple(Role)
 
@@ -116,3 +117,43 @@ async def test_owner_only_decisions_use_the_role_held_now(api, http):
     me = (await http.get("/v1/me", headers=former_owner.headers)).json()
     assert me["workspace"]["role"] == "admin"
     assert "workspace:write" not in me["permissions"]
+
+
+async def test_a_list_plan_kept_for_reuse_still_follows_each_transactions_tenant(
+    api, one_connection, servers
+):
+    """List statements carry their row count in the SQL so that PostgreSQL keeps one plan and
+    reuses it; the tenant is read when the plan runs, never when it was made. (Behind a
+    transaction pooler statements are not kept at all.)"""
+    owner = await api.signup()
+    other = await api.signup()
+    vendor = await api.new_vendor()
+    await api.seed_leads(owner.workspace_id, vendor, 3)
+    await api.seed_leads(other.workspace_id, vendor, 2)
+    statement = None
+    for _ in range(8):  # past the five custom plans PostgreSQL makes before it keeps one
+        async with one_connection.transaction(
+            member_scope(owner.workspace_id, owner.user_id, ALL_ROLES)
+        ) as tx:
+            page = await lead_list(
+                UserPrincipal(user_id=owner.user_id, workspace_id=owner.workspace_id),
+                LeadFilters(),
+            ).page(tx, cursor=None, limit=50)
+            assert {item["workspace_id"] for item in page.items} == {owner.workspace_id}
+            assert len(page.items) == 3
+            statement = await tx.connection.fetchrow(
+                "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+                " WHERE statement LIKE 'SELECT % FROM leads%' ORDER BY prepare_time DESC LIMIT 1"
+            )
+    if not servers.pooled:
+        assert statement is not None
+        assert statement["generic_plans"] > 0, dict(statement)
+
+    # the same kept plan, another workspace's member: a stranger to every lead above
+    async with one_connection.transaction(
+        member_scope(other.workspace_id, other.user_id, ALL_ROLES)
+    ) as tx:
+        page = await lead_list(
+            UserPrincipal(user_id=other.user_id, workspace_id=owner.workspace_id), LeadFilters()
+        ).page(tx, cursor=None, limit=50)
+    assert page.items == []

@@ -107,6 +107,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         openapi_url="/openapi.json",
         responses=problems(500),  # any route: RequestContextMiddleware answers a crash
+        # pane's own middleware measures and logs every request (Prometheus, structlog);
+        # FastAPI's OpenTelemetry hooks would be a second way, checked on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     # Matched in this order: the busiest routes first (every request is tried against each
     # route before it until one matches).

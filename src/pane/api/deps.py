@@ -9,14 +9,16 @@ and a failed commit becomes an error response rather than a lie.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Annotated, Any, Generic, TypeVar
 
 import asyncpg
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
+from fastapi.security.base import SecurityBase
+from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pane.db.database import (
@@ -45,12 +47,6 @@ from pane.principal import (
 from pane.runtime import Runtime
 from pane.services.api_keys import authenticate_key
 from pane.services.security import API_KEY_PREFIX
-
-_bearer = HTTPBearer(
-    auto_error=False,
-    description="An access token from /v1/auth/login, or an API key (`pane_...`).",
-)
-BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 _MISSING_CREDENTIALS = "send an access token or API key as `Authorization: Bearer ...`"
 _NO_WORKSPACE = (
@@ -192,23 +188,41 @@ def scope_of(principal: Principal, permission: Permission = Permission.CHANGES_R
     return workspace_scope(principal.workspace_id)
 
 
-def _context(
-    permission: Permission | None, *, workspace_only: bool, orm: bool
-) -> Callable[..., AsyncIterator[Context[Any]]]:
-    """One flat dependency per permission: FastAPI's per-dependency bookkeeping is a real
-    share of a request's CPU."""
+class _Scoped(SecurityBase):
+    """The dependency every authenticated route takes: reads the bearer credentials and holds
+    the request's transaction open around the route (``authenticated``). One dependency that
+    is also the document's security scheme, rather than a scheme nested under a context:
+    FastAPI's per-dependency bookkeeping is a real share of a request's CPU."""
 
-    async def context(request: Request, credentials: BearerDep) -> AsyncIterator[Context[Any]]:
+    def __init__(self, permission: Permission | None, *, workspace_only: bool, orm: bool) -> None:
+        self.model = HTTPBearerModel(
+            description="An access token from /v1/auth/login, or an API key (`pane_...`)."
+        )
+        self.scheme_name = "HTTPBearer"
+        self._permission = permission
+        self._workspace_only = workspace_only
+        self._orm = orm
+
+    async def __call__(self, request: Request) -> AsyncIterator[Context[Any]]:
         async with authenticated(
             request.app.state.runtime,
-            credentials.credentials if credentials else None,
-            permission,
-            workspace_only=workspace_only,
-            orm=orm,
+            _bearer_token(request.headers.get("authorization")),
+            self._permission,
+            workspace_only=self._workspace_only,
+            orm=self._orm,
         ) as opened:
             yield opened
 
-    return context
+
+def _bearer_token(authorization: str | None) -> str | None:
+    """The credentials of an ``Authorization: Bearer <credentials>`` header, as FastAPI's
+    ``HTTPBearer`` reads them."""
+    scheme, credentials = get_authorization_scheme_param(authorization)
+    return credentials if credentials and scheme.lower() == "bearer" else None
+
+
+def _context(permission: Permission | None, *, workspace_only: bool, orm: bool) -> _Scoped:
+    return _Scoped(permission, workspace_only=workspace_only, orm=orm)
 
 
 async def _unauthenticated(request: Request) -> AsyncIterator[Transaction]:

@@ -19,7 +19,7 @@ from pane.catalogue import EventType
 from pane.db.database import Database, Transaction
 from pane.errors import Gone, Invalid, NotFound
 from pane.principal import Principal, VendorPrincipal
-from pane.services.lists import rows_json
+from pane.services.lists import row_count, rows_json
 
 PURGE_BATCH = 10_000
 
@@ -35,8 +35,8 @@ _EVENTS = """
     AND ($3::text[] IS NULL OR type = ANY ($3))
     AND ($4::uuid IS NULL OR vendor_id = $4)
   ORDER BY seq
-  LIMIT $5
-"""
+  LIMIT {limit}
+"""  # the page size, written in (row_count)
 # The counter is read in the same statement as the events (one snapshot), so a page never
 # claims to have seen events it did not read. When there are events, as scalar subqueries
 # (evaluated once); a join of the counter to the events, which also answers when there are
@@ -74,17 +74,19 @@ class ChangePage:
 def _item(workspace_id: str, row: Any) -> dict[str, Any]:
     """An event as the feed writes it. Ids come as text and ``data`` as its JSON text, put
     into the answer as it is (``orjson.Fragment``): decoding and re-encoding them was most of
-    a page's cost."""
+    a page's cost. The row is unpacked in ``_READ``'s column order (a third cheaper than
+    reading each column by name)."""
+    _, _, seq, event_id, event_type, entity_id, vendor_id, actor_type, actor_id, at, data = row
     return {
-        "seq": row["seq"],
-        "id": row["id"],
-        "type": row["type"],
+        "seq": seq,
+        "id": event_id,
+        "type": event_type,
         "workspace_id": workspace_id,
-        "entity_id": row["entity_id"],
-        "vendor_id": row["vendor_id"],
-        "actor": {"type": row["actor_type"], "id": row["actor_id"]},
-        "occurred_at": row["created_at"],
-        "data": orjson.Fragment(row["data"]),
+        "entity_id": entity_id,
+        "vendor_id": vendor_id,
+        "actor": {"type": actor_type, "id": actor_id},
+        "occurred_at": at,
+        "data": orjson.Fragment(data),
     }
 
 
@@ -136,11 +138,11 @@ async def read(
         after,
         [event_type.value for event_type in types] if types else None,
         vendor_id,
-        limit,
     )
-    rows = await tx.connection.fetch(_READ, *arguments)
+    page_size = row_count(limit)
+    rows = await tx.connection.fetch(_READ.format(limit=page_size), *arguments)
     if not rows or rows[0]["event_seq"] is None:
-        rows = await tx.connection.fetch(_READ_EMPTY, *arguments)
+        rows = await tx.connection.fetch(_READ_EMPTY.format(limit=page_size), *arguments)
     if not rows or rows[0]["event_seq"] is None:
         raise NotFound(f"no workspace {workspace}")
     counter = rows[0]
