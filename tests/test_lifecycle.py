@@ -1,18 +1,25 @@
 """Stopping pane as operators do (Ctrl-C, kill, docker stop, kill -9) leaves nothing running,
-and a start after kill -9 recovers what was left: real subprocesses on empty data folders."""
+and a start after kill -9 recovers what was left: real subprocesses on empty data folders (and,
+in process, the worker that `pane` and `pane demo` run inside themselves)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
 import signal
+import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from arq import func
+from arq.connections import RedisSettings, create_pool
+from arq.worker import Worker
 
+from pane.sync.worker import stop_in_process
 from tests.loopback import free_port
 from tests.processes import Panes, embedded_servers_in, run_pane, stop
 
@@ -135,3 +142,47 @@ def test_a_command_run_beside_a_running_pane_leaves_the_servers_to_it(tmp_path: 
         code, output = stop(pane, signal.SIGTERM)
         assert code == 0, output
         assert embedded_servers_in(tmp_path) == {}
+
+
+# arq's close() closes its Redis pool with a call redis-py has deprecated
+@pytest.mark.filterwarnings("ignore:Call to deprecated close:DeprecationWarning")
+async def test_a_worker_inside_pane_stops_cleanly_when_a_job_is_finishing_its_cancellation(
+    servers,
+) -> None:
+    """SIGTERM to `pane demo` during a sync once ended it with a traceback and exit code 1:
+    arq's close() waits for its cancelled jobs with a plain gather, and a job cancelled again
+    while it was recording its cancellation ends cancelled itself."""
+    started = asyncio.Event()
+
+    async def slow(ctx: dict[str, object]) -> None:
+        started.set()
+        await asyncio.sleep(60)
+
+    redis = RedisSettings.from_dsn(servers.redis_url)
+    queue = f"pane-test-stop-{uuid.uuid4().hex}"
+    worker = Worker(
+        functions=[func(slow, name="slow")],
+        redis_settings=redis,
+        handle_signals=False,
+        poll_delay=0.05,
+        queue_name=queue,
+    )
+    running = asyncio.create_task(worker.async_run())
+    pool = await create_pool(redis)
+    try:
+        await pool.enqueue_job("slow", _queue_name=queue)
+        await asyncio.wait_for(started.wait(), 10)
+        jobs = list(worker.tasks.values())
+        for job in jobs:  # the stop reaches the job first through its own loop...
+            job.cancel()
+        for _ in range(6):  # ...and finds it again while it records that it was cancelled
+            await asyncio.sleep(0)
+
+        await stop_in_process(worker, running)
+
+        assert running.done()
+        assert all(job.done() for job in jobs)
+        assert worker.tasks == {}
+        assert await pool.exists(worker.health_check_key) == 0  # close() ran to its end
+    finally:
+        await pool.aclose()

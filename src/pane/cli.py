@@ -146,7 +146,7 @@ def everything(ctx: typer.Context) -> None:
 
 async def _serve_all(settings: Settings, started: float) -> None:
     from pane.app import create_app
-    from pane.sync.worker import build_worker
+    from pane.sync.worker import build_worker, stop_in_process
 
     server = uvicorn.Server(
         uvicorn.Config(
@@ -173,8 +173,7 @@ async def _serve_all(settings: Settings, started: float) -> None:
     try:
         await server_task
     finally:
-        worker_task.cancel()
-        await worker.close()
+        await stop_in_process(worker, worker_task)
 
 
 @app.command()

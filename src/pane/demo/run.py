@@ -218,7 +218,7 @@ async def _summary(
 async def run_demo(settings: Settings, options: DemoOptions) -> None:
     """Everything in one event loop: simulator, API, worker; then seed, sync, and stay up."""
     from pane.app import create_app
-    from pane.sync.worker import build_worker
+    from pane.sync.worker import build_worker, stop_in_process
 
     console = Console()
     simulator = Simulator(
@@ -259,6 +259,5 @@ async def run_demo(settings: Settings, options: DemoOptions) -> None:
     finally:
         # servers asked to stop, not cancelled: each runs its shutdown (and its lifespan's)
         api.should_exit = vendors.should_exit = True
-        worker_task.cancel()
-        await worker.close()
+        await stop_in_process(worker, worker_task)
         await asyncio.gather(api_task, vendors_task, return_exceptions=True)

@@ -10,6 +10,7 @@ one link from syncing twice at once.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -158,3 +159,21 @@ def build_worker(settings: Settings, *, handle_signals: bool = True) -> Worker:
         job_timeout=settings.sync_job_timeout_seconds,
         max_jobs=settings.worker_max_jobs,
     )
+
+
+async def stop_in_process(worker: Worker, running: asyncio.Task[None]) -> None:
+    """Stop a worker that runs inside another command (``pane``, ``pane demo``): its polling
+    loop, then its jobs (a sync cut short is taken over from its last committed page once its
+    lease lapses), then its connections.
+
+    arq's ``close()`` cancels the running jobs and then waits for them with a plain
+    ``gather``: a job that ends cancelled (one stopped in the middle of a sync) would come out
+    of it as this task's own cancellation, skip the rest of the shutdown and end the command
+    with a traceback. So the jobs are cancelled and awaited here first."""
+    running.cancel()
+    jobs = list(worker.tasks.values())
+    for job in jobs:
+        job.cancel()
+    await asyncio.gather(running, *jobs, return_exceptions=True)
+    worker.tasks.clear()
+    await worker.close()
