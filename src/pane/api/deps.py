@@ -126,7 +126,6 @@ class authenticated:
         token, permission, database = self._token, self._permission, self._runtime.database
         if not token:
             raise Unauthenticated(_MISSING_CREDENTIALS)
-        expires_at: float | None = None
         principal: AnyPrincipal
         if token.startswith(API_KEY_PREFIX):
             self._opened = database.transaction(orm=self._orm)
@@ -145,7 +144,6 @@ class authenticated:
                 raise
             return Context(tx=tx, principal=principal, runtime=self._runtime)
         claims = self._runtime.tokens.verify(token)
-        expires_at = claims.expires_at
         roles = ROLES_WITH[permission] if permission is not None else ALL_ROLES
         try:
             if claims.workspace_id is None:
@@ -164,7 +162,9 @@ class authenticated:
         except RoleNotAllowed:
             assert permission is not None
             raise Forbidden(f"this action needs the {permission.value} permission") from None
-        return Context(tx=tx, principal=principal, runtime=self._runtime, expires_at=expires_at)
+        return Context(
+            tx=tx, principal=principal, runtime=self._runtime, expires_at=claims.expires_at
+        )
 
     async def __aexit__(
         self,
@@ -221,10 +221,6 @@ def _bearer_token(authorization: str | None) -> str | None:
     return credentials if credentials and scheme.lower() == "bearer" else None
 
 
-def _context(permission: Permission | None, *, workspace_only: bool, orm: bool) -> _Scoped:
-    return _Scoped(permission, workspace_only=workspace_only, orm=orm)
-
-
 async def _unauthenticated(request: Request) -> AsyncIterator[Transaction]:
     async with request.app.state.runtime.database.transaction(orm=True) as tx:
         yield tx
@@ -235,23 +231,23 @@ AnonymousTx = Annotated[Transaction, Depends(_unauthenticated, scope="function")
 
 AnyContext = Annotated[
     Context[AnyPrincipal],
-    Depends(_context(None, workspace_only=False, orm=True), scope="function"),
+    Depends(_Scoped(None, workspace_only=False, orm=True), scope="function"),
 ]
 
 
 def reads(permission: Permission) -> Any:
     """A context for reading, open to vendor principals where the permission allows."""
-    return Depends(_context(permission, workspace_only=False, orm=True), scope="function")
+    return Depends(_Scoped(permission, workspace_only=False, orm=True), scope="function")
 
 
 def reads_rows(permission: Permission) -> Any:
     """Like ``reads``, without the ORM: for lists that go from SQL rows straight to JSON."""
-    return Depends(_context(permission, workspace_only=False, orm=False), scope="function")
+    return Depends(_Scoped(permission, workspace_only=False, orm=False), scope="function")
 
 
 def in_workspace(permission: Permission) -> Any:
     """A context acting in the caller's own workspace; never open to vendor principals."""
-    return Depends(_context(permission, workspace_only=True, orm=True), scope="function")
+    return Depends(_Scoped(permission, workspace_only=True, orm=True), scope="function")
 
 
 async def _user_context(context: AnyContext) -> Context[AnyPrincipal]:

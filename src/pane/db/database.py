@@ -249,7 +249,11 @@ class _Opened:
         engine = self._database.engine
         if self._orm:
             self._session_bind = await engine.connect()
-            driver = (await self._session_bind.get_raw_connection()).driver_connection
+            try:
+                driver = (await self._session_bind.get_raw_connection()).driver_connection
+            except BaseException:
+                await self._session_bind.close()
+                raise
         else:
             self._pooled = await engine.raw_connection()
             driver = self._pooled.driver_connection
@@ -258,7 +262,7 @@ class _Opened:
         try:
             await driver.execute(begin)
         except asyncpg.InsufficientPrivilegeError as exc:
-            await self._release(driver, abandon=True)
+            await self._release(driver)
             hint = getattr(exc, "hint", None)
             if hint == "pane:not-member":
                 raise NotAMember from exc
@@ -266,7 +270,7 @@ class _Opened:
                 raise RoleNotAllowed from exc
             raise
         except BaseException:
-            await self._release(driver, abandon=True)
+            await self._release(driver)
             raise
         self._tx = Transaction(driver, self._session_bind)
         return self._tx
@@ -280,28 +284,28 @@ class _Opened:
         tx = self._tx
         assert tx is not None
         commit = exc is None or (isinstance(exc, DomainError) and exc.keep_changes)
+        committed = False
         try:
             if commit:
-                try:
-                    await tx.flush()
-                    await tx._close_session()
-                    await tx.connection.execute("COMMIT")
-                except BaseException:
-                    await _abandon(tx)
-                    raise
-            else:
-                await _abandon(tx)
+                await tx.flush()
+                await tx._close_session()
+                await tx.connection.execute("COMMIT")
+                committed = True
         finally:
-            await self._release(tx.connection)
+            if not committed:
+                with contextlib.suppress(Exception):  # never hide the error that got here
+                    await tx._close_session()
+            await self._release(tx.connection)  # rolls back what did not commit
         database = self._database
         if commit and tx.committed and database.after_commit is not None:
             await database._followed_up(tx.committed)
 
-    async def _release(self, driver: asyncpg.Connection, *, abandon: bool = False) -> None:
-        """Back to the pool; a connection that could not end its transaction (closed, or stuck
-        in a cancelled query) is discarded instead."""
-        if abandon and not driver.is_closed() and driver.is_in_transaction():
-            with contextlib.suppress(Exception):
+    async def _release(self, driver: asyncpg.Connection) -> None:
+        """Back to the pool, rolling back whatever transaction is still open on it; a
+        connection that cannot end it (closed, or stuck in a cancelled query) is discarded
+        instead."""
+        if not driver.is_closed() and driver.is_in_transaction():
+            with contextlib.suppress(Exception):  # never hide the error that got here
                 await driver.execute("ROLLBACK")
         broken = driver.is_closed() or driver.is_in_transaction()
         if self._session_bind is not None:
@@ -312,15 +316,6 @@ class _Opened:
             if broken:
                 self._pooled.invalidate()
             self._pooled.close()
-
-
-async def _abandon(tx: Transaction) -> None:
-    """Roll back without hiding the error that got here."""
-    with contextlib.suppress(Exception):
-        await tx._close_session()
-    if not tx.connection.is_closed() and tx.connection.is_in_transaction():
-        with contextlib.suppress(Exception):
-            await tx.connection.execute("ROLLBACK")
 
 
 def _unnamed_statement() -> str:
