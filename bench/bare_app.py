@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from pane.heap import freeze_startup_objects
 from pane.principal import ApiKeyPrincipal
 from pane.services.leads import LeadFilters, lead_list
 
@@ -26,6 +27,9 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     app.state.pool = await asyncpg.create_pool(
         os.environ["BARE_DATABASE_URL"], min_size=4, max_size=int(os.environ.get("BARE_POOL", "32"))
     )
+    # As pane does at startup: this server imports pane for its SQL, and full collections
+    # over pane's modules would stall it as they stalled pane (a bare server has no such heap).
+    freeze_startup_objects()
     yield
     await app.state.pool.close()
 

@@ -218,6 +218,7 @@ async def _child_sync(job: dict[str, Any]) -> dict[str, Any]:
 
     from pane.config import Settings
     from pane.db.database import Database
+    from pane.heap import freeze_startup_objects
     from pane.logs import configure_logging
     from pane.secrets import load_key_ring
     from pane.services.commits import follow_ups
@@ -239,6 +240,7 @@ async def _child_sync(job: dict[str, Any]) -> dict[str, Any]:
     deps = SyncDeps(
         database=database, redis=redis, settings=settings, keyring=load_key_ring(settings)
     )
+    freeze_startup_objects()  # as the worker does once started
     rss_before = _peak_rss_mb()
     try:
         started = time.perf_counter()

@@ -29,6 +29,7 @@ from pane.config import Settings, get_settings
 from pane.connectors.registry import connectors as installed_connectors
 from pane.db.database import Database
 from pane.db.safety import assert_runtime_role_is_safe
+from pane.heap import freeze_startup_objects
 from pane.logs import configure_logging
 from pane.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from pane.ratelimit import LoginLimiter
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 link_check=partial(check_link, settings=settings, redis=redis),
             )
             await hub.start()
+            freeze_startup_objects()
             yield
         finally:
             await hub.stop()

@@ -23,6 +23,7 @@ from pane.config import Settings
 from pane.connectors.registry import connectors
 from pane.db.database import Database
 from pane.db.safety import assert_runtime_role_is_safe
+from pane.heap import freeze_startup_objects
 from pane.secrets import load_key_ring
 from pane.services import changes, outbox
 from pane.services.auth import purge_expired_refresh_tokens
@@ -124,6 +125,7 @@ def build_worker(settings: Settings, *, handle_signals: bool = True) -> Worker:
             settings=settings,
             keyring=load_key_ring(settings),
         )
+        freeze_startup_objects()
 
     async def shutdown(ctx: dict[str, Any]) -> None:
         database = ctx.get("database")
