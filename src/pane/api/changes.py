@@ -16,7 +16,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.responses import Response
 
 from pane.api.deps import Context, reads_rows, scope_of
-from pane.api.problems import AUTHENTICATED, problems
+from pane.api.problems import AUTHENTICATED, component_ref, problems
 from pane.catalogue import DESCRIPTIONS, EVENT_MODELS, Event, EventType
 from pane.errors import Malformed
 from pane.principal import ApiKeyPrincipal, Permission, Principal, UserPrincipal, VendorPrincipal
@@ -233,14 +233,16 @@ async def stream_changes(
 
 
 def publish_catalogue(app: FastAPI) -> None:
-    """Every event type in the OpenAPI document's ``webhooks`` section, with its payload as a
-    component: what the change feed, its stream and outbound webhooks carry."""
+    """Every event type in the OpenAPI document's ``webhooks`` section, its payload the event's
+    component (the one the feed's items refer to): what the change feed, its stream and
+    outbound webhooks carry. The payload is named in the operation rather than taken as a
+    parameter: a parameter would have FastAPI declare its own validation-error answer, and a
+    receiver's answers are not pane's to describe."""
     for event_type, model in EVENT_MODELS.items():
 
-        async def delivery(event: Any) -> None:
+        async def delivery() -> None:
             """Documentation only: pane sends this; nothing here receives it."""
 
-        delivery.__annotations__ = {"event": model, "return": None}
         app.webhooks.add_api_route(
             event_type.value,
             delivery,
@@ -249,4 +251,12 @@ def publish_catalogue(app: FastAPI) -> None:
             description=DESCRIPTIONS[event_type],
             tags=["events"],
             status_code=204,
+            openapi_extra={
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": {"$ref": component_ref(model.__name__)}}
+                    },
+                }
+            },
         )

@@ -110,12 +110,17 @@ AUTHENTICATED = (401, 403, 422, 503)
 BODY = (400, 413)
 
 
+def component_ref(name: str) -> str:
+    """A reference to one of the document's schema components."""
+    return _REF.format(model=name)
+
+
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """``responses=`` entries that document ``statuses`` as problem+json."""
     return {
         status: {
             "description": _MEANINGS[status],
-            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": _REF.format(model="Problem")}}},
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": component_ref("Problem")}}},
         }
         for status in statuses
     }
