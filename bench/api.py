@@ -14,9 +14,11 @@ and p99 of both (best of each), the paired ratios, and the plan.
 Latency is measured twice. Saturated (the throughput runs): every connection sends again as
 soon as it is answered, so by Little's law a request's latency is mostly its wait in the queue,
 connections / req/s, and the p99 ratio follows from the throughput ratio (at 0.70 of bare's
-req/s, about 1.4x). Paced: each server gets the same moderate load, well below what either
-carries (--paced-connections connections, each waiting --paced-delay-ms between an answer and
-its next request), so the p99 is the time a request takes, not its wait behind the others.
+req/s, about 1.4x). Paced: both servers get the same pacing (--paced-connections connections,
+each waiting --paced-delay-ms between an answer and its next request; by default about 270
+req/s, some half of what pane carries saturated, so a little queueing remains and a slower
+server is sent a little less), so the p99 is mostly the time a request takes rather than its
+wait behind the others. The paced req/s is printed beside each p99.
 """
 
 from __future__ import annotations

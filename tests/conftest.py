@@ -177,6 +177,9 @@ def make_settings(servers: Servers, **overrides: object) -> Settings:
         "sync_retry_initial_wait": 0.01,
         "sync_lease_seconds": 6,
         "database_transaction_pooler": servers.pooled,
+        # the suite starts and drops apps and needs them collected (tests/test_heap.py checks
+        # the freeze in fresh interpreters)
+        "freeze_startup_objects": False,
     }
     values.update(overrides)
     return Settings.model_validate(values)

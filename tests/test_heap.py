@@ -53,10 +53,8 @@ def report():
 """
 
 
-@pytest.mark.parametrize("process", sorted(STARTS))
-def test_a_started_process_keeps_what_startup_built_out_of_full_collections(
-    servers: Servers, process: str
-) -> None:
+def _started(servers: Servers, process: str, **settings: str) -> dict[str, int]:
+    """Start ``process`` in a fresh interpreter; what its heap looks like once started."""
     env = {
         **os.environ,
         **servers.env(),
@@ -64,6 +62,7 @@ def test_a_started_process_keeps_what_startup_built_out_of_full_collections(
         "PANE_CREDENTIAL_KEYS": CREDENTIAL_KEY,
         "PANE_TOKEN_SIGNING_KEY": "test-signing-key-" + "x" * 32,
         "PANE_LOG_LEVEL": "WARNING",
+        **settings,
     }
     script = REPORT + STARTS[process] + "\nasyncio.run(started())\n"
     done = subprocess.run(
@@ -75,7 +74,23 @@ def test_a_started_process_keeps_what_startup_built_out_of_full_collections(
         timeout=60,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    heap = json.loads(done.stdout.strip().splitlines()[-1])
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+@pytest.mark.parametrize("process", sorted(STARTS))
+def test_a_started_process_keeps_what_startup_built_out_of_full_collections(
+    servers: Servers, process: str
+) -> None:
+    heap = _started(servers, process)
     # pane loaded is well over 100,000 tracked objects; a full collection walks what is new
     assert heap["frozen"] > 100_000
     assert heap["walked_by_a_full_collection"] < heap["frozen"] / 10
+
+
+@pytest.mark.parametrize("process", sorted(STARTS))
+def test_with_the_setting_off_a_started_process_freezes_nothing(
+    servers: Servers, process: str
+) -> None:
+    heap = _started(servers, process, PANE_FREEZE_STARTUP_OBJECTS="false")
+    assert heap["frozen"] == 0
+    assert heap["walked_by_a_full_collection"] > 100_000

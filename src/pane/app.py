@@ -94,7 +94,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 link_check=partial(check_link, settings=settings, redis=redis),
             )
             await hub.start()
-            freeze_startup_objects()
+            if settings.freeze_startup_objects:
+                freeze_startup_objects()
             yield
         finally:
             await hub.stop()

@@ -95,6 +95,12 @@ class Settings(BaseSettings):
     login_limit_per_ip: str = "50/15 minutes"
     log_level: str = "INFO"
     log_json: bool = True
+    freeze_startup_objects: bool = Field(
+        default=True,
+        description="Once started, keep what startup built out of the garbage collector's full "
+        "collections (pane.heap). Off where a process starts and drops apps and needs them "
+        "collected (the test suite).",
+    )
 
     @field_validator("credential_keys", mode="before")
     @classmethod

@@ -125,7 +125,8 @@ def build_worker(settings: Settings, *, handle_signals: bool = True) -> Worker:
             settings=settings,
             keyring=load_key_ring(settings),
         )
-        freeze_startup_objects()
+        if settings.freeze_startup_objects:
+            freeze_startup_objects()
 
     async def shutdown(ctx: dict[str, Any]) -> None:
         database = ctx.get("database")
