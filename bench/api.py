@@ -18,7 +18,7 @@ req/s, about 1.4x). Paced: both servers get the same pacing (--paced-connections
 each waiting --paced-delay-ms between an answer and its next request; by default about 270
 req/s, some half of what pane carries saturated, so a little queueing remains and a slower
 server is sent a little less), so the p99 is mostly the time a request takes rather than its
-wait behind the others. The paced req/s is printed beside each p99.
+wait behind the others. Each server's best paced run is printed with its req/s.
 """
 
 from __future__ import annotations

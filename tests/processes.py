@@ -112,21 +112,31 @@ class Panes:
                 pane.expect(pexpect.EOF)
 
 
-def start_worker(servers: Servers, redis_url: str) -> subprocess.Popen[bytes]:
-    env = {
+def pane_env(servers: Servers, data_dir: Path, **settings: str) -> dict[str, str]:
+    """The environment of a pane process started by a test: these servers, the suite's keys,
+    its own data folder, quiet logs, and ``settings`` (``PANE_...`` variables) on top."""
+    return {
         **os.environ,
         **servers.env(),
-        "PANE_REDIS_URL": redis_url,
-        "PANE_DATA_DIR": str(servers.data_dir / "worker"),
+        "PANE_DATA_DIR": str(data_dir),
         "PANE_CREDENTIAL_KEYS": CREDENTIAL_KEY,
         "PANE_TOKEN_SIGNING_KEY": "test-signing-key-" + "x" * 32,
-        "PANE_ALLOW_PRIVATE_VENDOR_URLS": "true",
-        "PANE_WORKER_SCHEDULE": "false",
-        "PANE_SYNC_JOB_TIMEOUT_SECONDS": "10",
-        "PANE_SYNC_LEASE_SECONDS": "5",
-        "PANE_SYNC_RETRY_INITIAL_WAIT": "0.01",
         "PANE_LOG_LEVEL": "WARNING",
+        **settings,
     }
+
+
+def start_worker(servers: Servers, redis_url: str) -> subprocess.Popen[bytes]:
+    env = pane_env(
+        servers,
+        servers.data_dir / "worker",
+        PANE_REDIS_URL=redis_url,
+        PANE_ALLOW_PRIVATE_VENDOR_URLS="true",
+        PANE_WORKER_SCHEDULE="false",
+        PANE_SYNC_JOB_TIMEOUT_SECONDS="10",
+        PANE_SYNC_LEASE_SECONDS="5",
+        PANE_SYNC_RETRY_INITIAL_WAIT="0.01",
+    )
     return subprocess.Popen(
         [sys.executable, "-m", "pane", "worker"],
         env=env,

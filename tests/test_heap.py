@@ -5,14 +5,13 @@ request in flight for ~200 ms), each in a fresh interpreter as an operator start
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 
-from tests.conftest import CREDENTIAL_KEY, Servers
-from tests.processes import ROOT
+from tests.conftest import Servers
+from tests.processes import ROOT, pane_env
 
 STARTS = {
     "api": """
@@ -55,15 +54,7 @@ def report():
 
 def _started(servers: Servers, process: str, **settings: str) -> dict[str, int]:
     """Start ``process`` in a fresh interpreter; what its heap looks like once started."""
-    env = {
-        **os.environ,
-        **servers.env(),
-        "PANE_DATA_DIR": str(servers.data_dir / f"heap-{process}"),
-        "PANE_CREDENTIAL_KEYS": CREDENTIAL_KEY,
-        "PANE_TOKEN_SIGNING_KEY": "test-signing-key-" + "x" * 32,
-        "PANE_LOG_LEVEL": "WARNING",
-        **settings,
-    }
+    env = pane_env(servers, servers.data_dir / f"heap-{process}", **settings)
     script = REPORT + STARTS[process] + "\nasyncio.run(started())\n"
     done = subprocess.run(
         [sys.executable, "-c", script],
