@@ -2,11 +2,12 @@
 
     python -m bench.changes [--events 1000000] [--clients 500] [--leads 10000] [--rounds 2]
 
-1. **Feed**: N events of one workspace (seeded once by SQL and kept, in the database
-   ``pane_bench_changes``), read from the start through ``GET /v1/changes?after=…&limit=500``
-   (one uvicorn worker, an owner's access token, one keep-alive connection, each page's items
-   counted and its ``next_after`` read) against a bare asyncpg keyset read of the same rows
-   (the owner's connection, no RLS, a prepared statement, pages of 500) in the same run,
+1. **Feed**: N events of one workspace (appended once by pane's event writer and kept, in the
+   database ``pane_bench_changes``), read from the start through
+   ``GET /v1/changes?after=…&limit=500`` (one uvicorn worker, an owner's access token, one
+   keep-alive connection, each page's items counted and its ``next_after`` read) against a
+   bare asyncpg keyset read of the same rows, every column (the owner's connection, no RLS, a
+   prepared statement, pages of 500) in the same run,
    alternated, best of ``--rounds``. Prints events/s of each and pane/bare (target >= 0.6).
 2. **Stream**: C clients hold ``GET /v1/changes/stream`` open on a fresh workspace while pane's
    sync (``bench.sync``'s child process, waking streams after each commit as the worker does)
@@ -43,6 +44,7 @@ from bench.api import server
 from bench.servers import bench_servers, database_url, free_port, fresh_database, server_user
 from bench.sync import new_link, run_pane, simulator
 from pane.db.migrate import upgrade
+from pane.services.events import events_from, fresh_ids
 from pane.services.hub import CHANNEL
 from pane.services.security import AccessTokens, hash_password
 
@@ -51,9 +53,23 @@ PAGE = 500
 SIGNING_KEY = b"bench-signing-key-0123456789abcdef0123456789"
 FEED_WORKSPACE = uuid.UUID("00000000-0000-7000-8000-00000000feed")
 BARE_READ = """
-SELECT seq, id, type, entity_id, vendor_id, actor_type, actor_id, created_at, data
+SELECT seq, id, type, entity_id, vendor_id, actor_type, actor_id, created_at, document
 FROM events WHERE workspace_id = $1 AND seq > $2 ORDER BY seq LIMIT $3
 """
+SEED_BATCH = 50_000
+SEED_EVENTS = """
+WITH changes AS (
+  SELECT 'lead.updated'::text AS type, gen_random_uuid() AS entity_id, $2::uuid AS vendor_id,
+         'connector'::text AS actor_type, $3::uuid AS actor_id,
+         jsonb_build_object(
+           'external_id', 'GLX-' || lpad(g::text, 7, '0'),
+           'run_id', $3::text,
+           'changed', jsonb_build_object(
+             'score', jsonb_build_array(g % 100, (g + 7) % 100),
+             'vendor_status', jsonb_build_array('New', 'Working')),
+           'version', 2) AS data
+  FROM generate_series($4::int, $5::int) g
+)""" + events_from("changes", ids="$6")
 CONTENT_LENGTH = re.compile(rb"^content-length: (\d+)\r$", re.MULTILINE | re.IGNORECASE)
 FIRST_ID = re.compile(rb"^id: (\d+)\r$", re.MULTILINE)
 
@@ -113,33 +129,22 @@ async def seed_feed(owner_url: str, events: int) -> uuid.UUID:
                     f"bench-feed-{vendor_id.hex[:8]}",
                 )
                 await connection.execute(
-                    "INSERT INTO workspaces (id, name, event_seq) VALUES ($1, 'Bench feed', $2)",
-                    FEED_WORKSPACE,
-                    events,
+                    "INSERT INTO workspaces (id, name) VALUES ($1, 'Bench feed')", FEED_WORKSPACE
                 )
-                # What a sync writes: lead.updated with the fields it changed.
-                await connection.execute(
-                    """
-                    INSERT INTO events (workspace_id, seq, id, type, entity_id, vendor_id,
-                                        actor_type, actor_id, data, created_at)
-                    SELECT $1, g, gen_random_uuid(), 'lead.updated', gen_random_uuid(), $2,
-                           'connector', $3::uuid,
-                           jsonb_build_object(
-                             'external_id', 'GLX-' || lpad(g::text, 7, '0'),
-                             'run_id', $5::text,
-                             'changed', jsonb_build_object(
-                               'score', jsonb_build_array(g % 100, (g + 7) % 100),
-                               'vendor_status', jsonb_build_array('New', 'Working')),
-                             'version', 2),
-                           now() - (($4 - g) || ' milliseconds')::interval
-                    FROM generate_series(1, $4) g
-                    """,
-                    FEED_WORKSPACE,
-                    vendor_id,
-                    uuid.uuid4(),
-                    events,
-                    str(uuid.uuid4()),
-                )
+                run_id = uuid.uuid4()
+                # What a sync writes: lead.updated with the fields it changed, appended by
+                # pane's one event writer, in batches.
+                for first in range(1, events + 1, SEED_BATCH):
+                    last = min(first + SEED_BATCH - 1, events)
+                    await connection.fetch(
+                        SEED_EVENTS,
+                        FEED_WORKSPACE,
+                        vendor_id,
+                        run_id,
+                        first,
+                        last,
+                        fresh_ids(last - first + 1),
+                    )
             await connection.execute("VACUUM ANALYZE events")
             print(f"seeded in {time.perf_counter() - started:.0f}s", flush=True)
         user_id = await connection.fetchval(

@@ -12,6 +12,7 @@ from urllib.parse import quote
 import asyncpg
 import httpx
 
+from pane.demo.manifests import demo_link
 from pane.ids import new_id
 from pane.services.security import new_api_key, token_digest
 
@@ -153,6 +154,16 @@ class Api:
         vendor = await self.new_vendor()
         link = await self.link(owner, vendor, credentials, connector=connector, config=config)
         return uuid.UUID(link["id"]), vendor
+
+    async def link_demo_vendor(
+        self, owner: Account, name: str, base: str
+    ) -> tuple[uuid.UUID, uuid.UUID]:
+        """A vendor of the test's own, linked as the demo links ``name`` of the simulator
+        served at ``base``: (link id, vendor id)."""
+        link = demo_link(name, base)
+        return await self.link_new_vendor(
+            owner, link["connector"], link["config"], link["credentials"]
+        )
 
     async def _admin(self) -> asyncpg.Connection:
         return await asyncpg.connect(self.admin_url)

@@ -13,7 +13,6 @@ from pydantic import TypeAdapter
 
 from pane.catalogue import EVENT_MODELS, Event, EventType, WorkspaceRenamed
 from pane.db.database import workspace_scope
-from pane.demo.manifests import demo_link
 from pane.demo.simulator import Simulator
 from pane.demo.simulator.globex import GLOBEX_STATUS
 from pane.services import changes, events
@@ -95,10 +94,7 @@ async def test_a_synced_update_carries_exactly_the_fields_that_changed(
     simulator = Simulator(leads={"globex": 30})
     base = loopback.mount(simulator.app)
     owner = await api.signup()
-    link = demo_link("globex", base)
-    link_id, vendor_id = await api.link_new_vendor(
-        owner, link["connector"], link["config"], link["credentials"]
-    )
+    link_id, vendor_id = await api.link_demo_vendor(owner, "globex", base)
     [first] = await sync_link(sync_deps, workspace_id=owner.workspace_id, link_id=link_id)
     assert first.status == "succeeded", first.error
     before = (await feed(http, owner.headers, limit=1000))["next_after"]
@@ -139,10 +135,7 @@ async def test_a_change_to_the_vendor_payload_alone_is_kept_without_an_event(
     simulator = Simulator(leads={"globex": 5})
     base = loopback.mount(simulator.app)
     owner = await api.signup()
-    link = demo_link("globex", base)
-    link_id, _ = await api.link_new_vendor(
-        owner, link["connector"], link["config"], link["credentials"]
-    )
+    link_id, _ = await api.link_demo_vendor(owner, "globex", base)
     await sync_link(sync_deps, workspace_id=owner.workspace_id, link_id=link_id)
     lead = simulator.data["globex"].leads[0]
     row = await admin_db.fetchrow(

@@ -117,8 +117,8 @@ async def test_writes_into_another_workspace_are_refused(
             [b.workspace_id, new_id(), world.v1],
         ),
         (
-            "INSERT INTO events (workspace_id, seq, id, type, entity_id, actor_type)"
-            " VALUES ($1, 1000000, $2, 'lead.created', $2, 'user')",
+            "INSERT INTO events (workspace_id, seq, id, type, entity_id, actor_type, document)"
+            " VALUES ($1, 1000000, $2, 'lead.created', $2, 'user', '{}')",
             [b.workspace_id, new_id()],
         ),
         (

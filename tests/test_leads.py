@@ -64,7 +64,8 @@ async def get_lead(http, owner, lead_id) -> httpx.Response:
 async def events(admin_db, workspace_id) -> list[Any]:
     return list(
         await admin_db.fetch(
-            "SELECT seq, type, entity_id, vendor_id, actor_type, actor_id, data"
+            "SELECT seq, type, entity_id, vendor_id, actor_type, actor_id,"
+            " document -> 'data' AS data"
             " FROM events WHERE workspace_id = $1 ORDER BY seq",
             workspace_id,
         )

@@ -477,7 +477,7 @@ async def test_lifecycle_writes_events_and_audit(api, http, admin_db):
     assert [response.status_code for response in steps] == [200, 200, 200, 204]
 
     events = await admin_db.fetch(
-        "SELECT seq, type, entity_id, vendor_id, actor_type, actor_id, data"
+        "SELECT seq, type, entity_id, vendor_id, actor_type, actor_id, document -> 'data' AS data"
         " FROM events WHERE workspace_id = $1 ORDER BY seq",
         owner.workspace_id,
     )

@@ -15,7 +15,6 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from pane.app import create_app
-from pane.demo.manifests import demo_link
 from pane.demo.simulator import Simulator
 from pane.demo.simulator.globex import GLOBEX_STATUS
 from pane.sync.engine import sync_link
@@ -152,10 +151,7 @@ async def test_incremental_syncs_bring_only_what_changed(api, loopback, sync_dep
     simulator = Simulator(leads={"globex": 120})
     base = loopback.mount(simulator.app)
     owner = await api.signup()
-    link = demo_link("globex", base)
-    link_id, _ = await api.link_new_vendor(
-        owner, link["connector"], link["config"], link["credentials"]
-    )
+    link_id, _ = await api.link_demo_vendor(owner, "globex", base)
     [first] = await sync_link(sync_deps, workspace_id=owner.workspace_id, link_id=link_id)
     assert first.status == "succeeded", first.error
     first_run = await run_row(admin_db, first.run_id)

@@ -7,7 +7,7 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Header, Query, Request
 from pydantic import BaseModel, Field
@@ -21,8 +21,8 @@ from pane.catalogue import DESCRIPTIONS, EVENT_MODELS, Event, EventType
 from pane.errors import Malformed
 from pane.principal import ApiKeyPrincipal, Permission, Principal, UserPrincipal, VendorPrincipal
 from pane.services import changes
+from pane.services.changes import Change
 from pane.services.hub import Delivery, StreamClosed
-from pane.services.lists import rows_json
 
 router = APIRouter(prefix="/v1/changes", tags=["changes"], responses=problems(*AUTHENTICATED))
 
@@ -85,13 +85,13 @@ async def list_changes(
 _ENDS_ACCESS = frozenset({EventType.MEMBER_REMOVED, EventType.API_KEY_REVOKED})
 
 
-def _access_ender(principal: Principal) -> tuple[EventType, str] | None:
+def _access_ender(principal: Principal) -> tuple[EventType, uuid.UUID] | None:
     """The event that would take this stream's access away: its member removed, its key
     revoked (a vendor key's revocation closes its connections elsewhere)."""
     if isinstance(principal, UserPrincipal):
-        return EventType.MEMBER_REMOVED, str(principal.user_id)
+        return EventType.MEMBER_REMOVED, principal.user_id
     if isinstance(principal, ApiKeyPrincipal):
-        return EventType.API_KEY_REVOKED, str(principal.key_id)
+        return EventType.API_KEY_REVOKED, principal.key_id
     return None
 
 
@@ -101,18 +101,14 @@ def _all_frames(delivery: Delivery) -> bytes:
     return delivery.once("sse-all", lambda _: b"".join(frames))
 
 
-def _enders(items: list[dict[str, Any]]) -> frozenset[tuple[str, str]]:
-    return frozenset(
-        (item["type"], item["entity_id"]) for item in items if item["type"] in _ENDS_ACCESS
-    )
+def _enders(items: list[Change]) -> frozenset[tuple[str, uuid.UUID]]:
+    return frozenset((item.type, item.entity_id) for item in items if item.type in _ENDS_ACCESS)
 
 
-def _frames(items: list[dict[str, Any]]) -> list[bytes]:
+def _frames(items: list[Change]) -> list[bytes]:
     """Each event as a Server-Sent Event, ready to write."""
     return [
-        ServerSentEvent(
-            data=rows_json(item).decode(), id=str(item["seq"]), event=str(item["type"])
-        ).encode()
+        ServerSentEvent(data=item.document, id=str(item.seq), event=item.type).encode()
         for item in items
     ]
 
@@ -160,16 +156,15 @@ async def stream_changes(
     # A position too old is refused now, with 410, rather than in the middle of the stream.
     await changes.read(context.tx, workspace_id=workspace, after=start, limit=1)
     wanted = set(types) if types else None
-    vendor_text = str(vendor_id) if vendor_id is not None else None
-    filtered = wanted is not None or vendor_text is not None
+    filtered = wanted is not None or vendor_id is not None
     ender = _access_ender(principal)
     for_vendor = isinstance(principal, VendorPrincipal)
     runtime = context.runtime
     ends_at = context.expires_at
 
-    def selected(item: dict[str, object]) -> bool:
-        return (wanted is None or item["type"] in wanted) and (
-            vendor_text is None or item["vendor_id"] == vendor_text
+    def selected(item: Change) -> bool:
+        return (wanted is None or item.type in wanted) and (
+            vendor_id is None or item.vendor_id == vendor_id
         )
 
     async def events() -> AsyncIterator[bytes]:
@@ -187,7 +182,7 @@ async def stream_changes(
                             vendor_id=vendor_id,
                             for_vendor=for_vendor,
                         )
-                    caught_up = [item for item in page.items if item["seq"] <= live_from]
+                    caught_up = [item for item in page.items if item.seq <= live_from]
                     if caught_up:
                         yield b"".join(_frames(caught_up))
                     sent = min(page.next_after, live_from) if page.has_more else live_from
@@ -202,16 +197,16 @@ async def stream_changes(
                     items = delivery.items
                     frames = delivery.once("sse", _frames)
                     ends = ender is not None and ender in delivery.once("enders", _enders)
-                    if not filtered and not ends and items[0]["seq"] > sent:
-                        sent = items[-1]["seq"]
+                    if not filtered and not ends and items[0].seq > sent:
+                        sent = items[-1].seq
                         yield _all_frames(delivery)
                         continue
                     out: list[bytes] = []
                     for item, frame in zip(items, frames, strict=True):
-                        if item["seq"] <= sent:
+                        if item.seq <= sent:
                             continue
-                        sent = item["seq"]
-                        if ends and (item["type"], item["entity_id"]) == ender:
+                        sent = item.seq
+                        if ends and (item.type, item.entity_id) == ender:
                             if out:
                                 yield b"".join(out)
                             return

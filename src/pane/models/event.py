@@ -1,7 +1,7 @@
 import uuid
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pane.models.base import Base, CreatedAt
@@ -25,7 +25,9 @@ class Event(CreatedAt, Base):
     vendor_id: Mapped[uuid.UUID | None]
     actor_type: Mapped[str]
     actor_id: Mapped[uuid.UUID | None]
-    data: Mapped[dict[str, Any]] = mapped_column(server_default="{}")
+    # The event as the feed, its stream and webhooks send it (``pane.catalogue.Event``),
+    # rendered once by the event writer: an event never changes.
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
 class AuditEntry(CreatedAt, Base):

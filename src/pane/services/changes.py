@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import NamedTuple
 
 import orjson
 
@@ -27,8 +27,7 @@ PURGE_BATCH = 10_000
 # (Which fields each vendor may read becomes a per-link setting with vendor disclosure.)
 _PRIVATE_FIELDS = frozenset({"notes", "owner_id"})
 
-_COLUMNS = """e.seq, e.id::text, e.type, e.entity_id::text, e.vendor_id::text, e.actor_type,
-       e.actor_id::text, e.created_at, e.data::text"""
+_COLUMNS = "e.seq, e.type, e.entity_id, e.vendor_id, e.document::text"
 _EVENTS = """
   SELECT * FROM events
   WHERE workspace_id = $1 AND seq > $2
@@ -59,48 +58,47 @@ ORDER BY e.seq
 """  # noqa: S608 - fixed SQL
 
 
+class Change(NamedTuple):
+    """An event of the feed: what a stream filters on, and its wire form as stored
+    (``pane.catalogue.Event`` as JSON text), sent as it is."""
+
+    seq: int
+    type: str
+    entity_id: uuid.UUID
+    vendor_id: uuid.UUID | None
+    document: str
+
+
 @dataclass(frozen=True, slots=True)
 class ChangePage:
-    items: list[dict[str, Any]]
+    items: list[Change]
     next_after: int
     has_more: bool
 
     def to_json(self) -> bytes:
         return rows_json(
-            {"items": self.items, "next_after": self.next_after, "has_more": self.has_more}
+            {
+                "items": [orjson.Fragment(item.document) for item in self.items],
+                "next_after": self.next_after,
+                "has_more": self.has_more,
+            }
         )
 
 
-def _item(workspace_id: str, row: Any) -> dict[str, Any]:
-    """An event as the feed writes it. Ids come as text and ``data`` as its JSON text, put
-    into the answer as it is (``orjson.Fragment``): decoding and re-encoding them was most of
-    a page's cost. The row is unpacked in ``_READ``'s column order (a third cheaper than
-    reading each column by name)."""
-    _, _, seq, event_id, event_type, entity_id, vendor_id, actor_type, actor_id, at, data = row
-    return {
-        "seq": seq,
-        "id": event_id,
-        "type": event_type,
-        "workspace_id": workspace_id,
-        "entity_id": entity_id,
-        "vendor_id": vendor_id,
-        "actor": {"type": actor_type, "id": actor_id},
-        "occurred_at": at,
-        "data": orjson.Fragment(data),
-    }
-
-
-def _for_vendor(item: dict[str, Any], text: str) -> dict[str, Any] | None:
-    if '"changed"' not in text:
+def _for_vendor(item: Change) -> Change | None:
+    """The event as its vendor may read it: without the reseller's private fields in an
+    update's ``changed``; nothing when those were all it changed."""
+    if '"changed"' not in item.document:
         return item
-    data = orjson.loads(text)
-    changed = data.get("changed") if isinstance(data, dict) else None
+    event = orjson.loads(item.document)
+    changed = event["data"].get("changed")
     if not changed or not (_PRIVATE_FIELDS & changed.keys()):
         return item
     kept = {field: pair for field, pair in changed.items() if field not in _PRIVATE_FIELDS}
     if not kept:
         return None
-    return {**item, "data": {**data, "changed": kept}}
+    event["data"]["changed"] = kept
+    return item._replace(document=orjson.dumps(event).decode())
 
 
 def workspace_to_read(principal: Principal, workspace_id: uuid.UUID | None) -> uuid.UUID:
@@ -154,17 +152,13 @@ async def read(
             f"the feed from after={counter['event_seq']}",
             resume_after=counter["event_seq"],
         )
-    found = [row for row in rows if row["seq"] is not None]
-    workspace_text = str(workspace)
-    items = [_item(workspace_text, row) for row in found]
+    # Unpacked by position, in _COLUMNS' order: a third cheaper than by name.
+    found = [Change(*row[2:]) for row in rows if row["seq"] is not None]
+    items = found
     if for_vendor:
-        items = [
-            kept
-            for item, row in zip(items, found, strict=True)
-            if (kept := _for_vendor(item, row["data"])) is not None
-        ]
+        items = [kept for item in found if (kept := _for_vendor(item)) is not None]
     has_more = len(found) == limit
-    next_after = found[-1]["seq"] if has_more else max(after, counter["event_seq"])
+    next_after = found[-1].seq if has_more else max(after, counter["event_seq"])
     return ChangePage(items=items, next_after=next_after, has_more=has_more)
 
 

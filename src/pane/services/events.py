@@ -36,6 +36,31 @@ class NewEvent:
             raise TypeError(f"{self.type} carries {expected.__name__}, not {type(self.data)}")
 
 
+# An event's wire form (``pane.catalogue.Event``), rendered in SQL from a row of ``numbered``
+# (``n``), its ``seq`` and ``id`` (``s``) and the transaction's time as text (``instant``):
+# once, at append, because an event never changes. Type and actor names go through
+# ``to_json`` for their quoting; ids are uuids; ``data`` is jsonb, which renders as JSON.
+_DOCUMENT = """(
+  '{"seq":' || s.seq || ',"id":"' || s.id || '","type":' || to_json(n.type::text)
+  || ',"workspace_id":"' || $1::uuid || '","entity_id":"' || n.entity_id
+  || '","vendor_id":' || coalesce('"' || n.vendor_id || '"', 'null')
+  || ',"actor":{"type":' || to_json(n.actor_type::text)
+  || ',"id":' || coalesce('"' || n.actor_id || '"', 'null')
+  || '},"occurred_at":"' || instant.at || '","data":' || n.data::text || '}'
+)::json"""
+
+
+def instant_text(moment: str) -> str:
+    """SQL rendering the timestamptz ``moment`` as pydantic writes a UTC datetime: in UTC,
+    microseconds only when there are any, then ``Z``."""
+    utc = f"({moment}) AT TIME ZONE 'UTC'"
+    return (
+        f"to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS')"
+        f" || CASE WHEN date_trunc('second', {utc}) = {utc} THEN ''"
+        f" ELSE to_char({utc}, '.US') END || 'Z'"
+    )
+
+
 def events_from(changes: str, *, ids: str) -> str:
     """The end of a statement whose ``WITH`` list defines ``changes`` (columns ``type,
     entity_id, vendor_id, actor_type, actor_id, data``): an event for each of its rows, in one
@@ -52,13 +77,17 @@ def events_from(changes: str, *, ids: str) -> str:
       UPDATE workspaces SET event_seq = event_seq + (SELECT count(*) FROM {changes})
       WHERE id = $1 AND EXISTS (SELECT 1 FROM {changes})
       RETURNING event_seq
-    )
-    , appended AS (
-      INSERT INTO events
-        (workspace_id, seq, id, type, entity_id, vendor_id, actor_type, actor_id, data)
-      SELECT $1, seq.event_seq - n.total + n.n, ({ids}::uuid[])[n.n], n.type, n.entity_id,
-             n.vendor_id, n.actor_type, n.actor_id, n.data
-      FROM numbered n CROSS JOIN seq
+    ), instant AS (
+      SELECT now() AS created_at, {instant_text("now()")} AS at
+    ), appended AS (
+      INSERT INTO events (workspace_id, seq, id, type, entity_id, vendor_id, actor_type,
+                          actor_id, created_at, document)
+      SELECT $1, s.seq, s.id, n.type, n.entity_id, n.vendor_id, n.actor_type, n.actor_id,
+             instant.created_at, {_DOCUMENT}
+      FROM numbered n CROSS JOIN seq CROSS JOIN instant
+        CROSS JOIN LATERAL (
+          SELECT seq.event_seq - n.total + n.n AS seq, ({ids}::uuid[])[n.n] AS id
+        ) s
     )
     SELECT seq.event_seq - n.total + n.n AS seq, n.type FROM numbered n CROSS JOIN seq
     """

@@ -29,6 +29,7 @@ from redis.exceptions import RedisError
 from pane.db.database import Database, Scope, vendor_scope, workspace_scope
 from pane.principal import Principal, VendorPrincipal
 from pane.services import changes
+from pane.services.changes import Change
 
 log = structlog.get_logger("pane.hub")
 
@@ -57,10 +58,10 @@ class Delivery:
     """Events read once for every client of a channel. What a client's stream makes of them
     (their wire form) is the same for all: the first to ask makes it, the others reuse it."""
 
-    items: list[dict[str, Any]]
+    items: list[Change]
     _made: dict[str, Any] = field(default_factory=dict)
 
-    def once(self, name: str, make: Callable[[list[dict[str, Any]]], T]) -> T:
+    def once(self, name: str, make: Callable[[list[Change]], T]) -> T:
         if name not in self._made:
             self._made[name] = make(self.items)
         made: T = self._made[name]
