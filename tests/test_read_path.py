@@ -157,3 +157,45 @@ async def test_a_list_plan_kept_for_reuse_still_follows_each_transactions_tenant
             UserPrincipal(user_id=other.user_id, workspace_id=owner.workspace_id), LeadFilters()
         ).page(tx, cursor=None, limit=50)
     assert page.items == []
+
+
+async def _plans(tx, statement_start: str) -> tuple[int, int]:
+    row = await tx.connection.fetchrow(
+        "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+        " WHERE statement LIKE $1 ORDER BY prepare_time DESC LIMIT 1",
+        statement_start + "%",
+    )
+    assert row is not None
+    return row["generic_plans"], row["custom_plans"]
+
+
+async def test_a_read_on_kept_plans_plans_a_filtered_list_for_its_values_and_leaks_nothing(
+    api, one_connection, servers
+):
+    """An API read (``reads_rows``) runs its lists on PostgreSQL's kept plan from the first
+    request; a list filtered by a caller's value (a status, a text) is planned for that value,
+    as PostgreSQL chooses; and the setting ends with the transaction."""
+    owner = await api.signup()
+    vendor = await api.new_vendor()
+    await api.seed_leads(owner.workspace_id, vendor, 3)
+    principal = UserPrincipal(user_id=owner.user_id, workspace_id=owner.workspace_id)
+    scope = member_scope(owner.workspace_id, owner.user_id, ALL_ROLES)
+
+    async with one_connection.transaction(scope, kept_plans=True) as tx:
+        unfiltered = await lead_list(principal, LeadFilters()).page(tx, cursor=None, limit=7)
+        assert len(unfiltered.items) == 3
+        if not servers.pooled:  # behind a transaction pooler no statement is kept at all
+            assert await _plans(
+                tx, "SELECT % FROM leads WHERE workspace_id = $1 AND deleted_at IS NULL ORDER BY"
+            ) == (1, 0)
+
+    async with one_connection.transaction(scope, kept_plans=True) as tx:
+        searched = await lead_list(principal, LeadFilters(q="zz-nobody")).page(
+            tx, cursor=None, limit=7
+        )
+        assert searched.items == []
+        if not servers.pooled:
+            assert await _plans(tx, "SELECT % FROM leads WHERE % LIKE") == (0, 1)
+
+    async with one_connection.transaction() as tx:
+        assert await tx.connection.fetchval("SELECT current_setting('plan_cache_mode')") == "auto"

@@ -104,7 +104,15 @@ class authenticated:
     opens the transaction and has the database check membership and current role in the same
     round trip; an API key is looked up inside the transaction, which it then scopes."""
 
-    __slots__ = ("_opened", "_orm", "_permission", "_runtime", "_token", "_workspace_only")
+    __slots__ = (
+        "_kept_plans",
+        "_opened",
+        "_orm",
+        "_permission",
+        "_runtime",
+        "_token",
+        "_workspace_only",
+    )
 
     def __init__(
         self,
@@ -114,12 +122,14 @@ class authenticated:
         *,
         workspace_only: bool = False,
         orm: bool = True,
+        kept_plans: bool = False,
     ) -> None:
         self._runtime = runtime
         self._token = token
         self._permission = permission
         self._workspace_only = workspace_only
         self._orm = orm
+        self._kept_plans = kept_plans
         self._opened: Any = None
 
     async def __aenter__(self) -> Context[Any]:
@@ -128,7 +138,7 @@ class authenticated:
             raise Unauthenticated(_MISSING_CREDENTIALS)
         principal: AnyPrincipal
         if token.startswith(API_KEY_PREFIX):
-            self._opened = database.transaction(orm=self._orm)
+            self._opened = database.transaction(orm=self._orm, kept_plans=self._kept_plans)
             tx = await self._opened.__aenter__()
             try:
                 key_principal = await authenticate_key(tx, key=token)
@@ -149,14 +159,18 @@ class authenticated:
             if claims.workspace_id is None:
                 raise NotAMember
             self._opened = database.transaction(
-                member_scope(claims.workspace_id, claims.user_id, roles), orm=self._orm
+                member_scope(claims.workspace_id, claims.user_id, roles),
+                orm=self._orm,
+                kept_plans=self._kept_plans,
             )
             tx = await self._opened.__aenter__()
             principal = UserPrincipal(user_id=claims.user_id, workspace_id=claims.workspace_id)
         except NotAMember:
             if permission is not None:
                 raise Forbidden(_NO_WORKSPACE) from None
-            self._opened = database.transaction(user_scope(claims.user_id), orm=self._orm)
+            self._opened = database.transaction(
+                user_scope(claims.user_id), orm=self._orm, kept_plans=self._kept_plans
+            )
             tx = await self._opened.__aenter__()
             principal = AccountPrincipal(user_id=claims.user_id)
         except RoleNotAllowed:
@@ -194,7 +208,14 @@ class _Scoped(SecurityBase):
     is also the document's security scheme, rather than a scheme nested under a context:
     FastAPI's per-dependency bookkeeping is a real share of a request's CPU."""
 
-    def __init__(self, permission: Permission | None, *, workspace_only: bool, orm: bool) -> None:
+    def __init__(
+        self,
+        permission: Permission | None,
+        *,
+        workspace_only: bool,
+        orm: bool,
+        kept_plans: bool = False,
+    ) -> None:
         self.model = HTTPBearerModel(
             description="An access token from /v1/auth/login, or an API key (`pane_...`)."
         )
@@ -202,6 +223,7 @@ class _Scoped(SecurityBase):
         self._permission = permission
         self._workspace_only = workspace_only
         self._orm = orm
+        self._kept_plans = kept_plans
 
     async def __call__(self, request: Request) -> AsyncIterator[Context[Any]]:
         async with authenticated(
@@ -210,6 +232,7 @@ class _Scoped(SecurityBase):
             self._permission,
             workspace_only=self._workspace_only,
             orm=self._orm,
+            kept_plans=self._kept_plans,
         ) as opened:
             yield opened
 
@@ -241,8 +264,11 @@ def reads(permission: Permission) -> Any:
 
 
 def reads_rows(permission: Permission) -> Any:
-    """Like ``reads``, without the ORM: for lists that go from SQL rows straight to JSON."""
-    return Depends(_Scoped(permission, workspace_only=False, orm=False), scope="function")
+    """Like ``reads``, without the ORM and on kept plans (``Database.transaction``): for lists
+    that go from SQL rows straight to JSON."""
+    return Depends(
+        _Scoped(permission, workspace_only=False, orm=False, kept_plans=True), scope="function"
+    )
 
 
 def in_workspace(permission: Permission) -> Any:

@@ -72,6 +72,9 @@ class ListQuery:
     descending: bool = False
     args: list[Any] = field(default_factory=list)
     where: list[str] = field(default_factory=list)
+    # Filtered by a caller's value (a status, a date, a text), not only by the principal's
+    # scope: its best plan depends on the value (Transaction.plan_for_values).
+    filters_by_value: bool = False
 
     @classmethod
     def scoped(
@@ -90,9 +93,9 @@ class ListQuery:
         starts from an index that leads with it (row-level security checks it again)."""
         query = cls(kind, source, columns, order, descending)
         if isinstance(principal, VendorPrincipal):
-            query.equals(f"{alias}vendor_id", principal.vendor_id)
+            query.clause(f"{alias}vendor_id = {query._param(principal.vendor_id)}")
         else:
-            query.equals(f"{alias}workspace_id", principal.workspace_id)
+            query.clause(f"{alias}workspace_id = {query._param(principal.workspace_id)}")
         if live_only:
             query.clause(f"{alias}deleted_at IS NULL")
         return query
@@ -108,11 +111,13 @@ class ListQuery:
     def equals(self, expression: str, value: Any) -> ListQuery:
         if value is not None:
             self.where.append(f"{expression} = {self._param(value)}")
+            self.filters_by_value = True
         return self
 
     def at_least(self, expression: str, value: Any) -> ListQuery:
         if value is not None:
             self.where.append(f"{expression} >= {self._param(value)}")
+            self.filters_by_value = True
         return self
 
     def later_than_now(self, expression: str) -> ListQuery:
@@ -123,6 +128,7 @@ class ListQuery:
         """Rows whose ``expression`` (already lower-cased in SQL) contains ``text``."""
         if text:
             self.where.append(f"{expression} LIKE {self._param(f'%{escape_like(text.lower())}%')}")
+            self.filters_by_value = True
         return self
 
     def sql(self, cursor: str | None, limit: int) -> str:
@@ -148,10 +154,15 @@ class ListQuery:
             f"SELECT {self.columns} FROM {self.source}{condition}"  # noqa: S608 - fixed SQL
             f" ORDER BY {ranking} LIMIT {row_count(limit)}"
         )
+        if self.filters_by_value:
+            await tx.plan_for_values()
         return [dict(row) for row in await tx.connection.fetch(sql, *self.args)]
 
     async def page(self, tx: Transaction, *, cursor: str | None, limit: int) -> Page:
-        rows = await tx.connection.fetch(self.sql(cursor, limit), *self.args)
+        sql = self.sql(cursor, limit)
+        if self.filters_by_value:
+            await tx.plan_for_values()
+        rows = await tx.connection.fetch(sql, *self.args)
         next_cursor = None
         if len(rows) > limit:
             rows = rows[:limit]
