@@ -6,9 +6,9 @@
    database ``pane_bench_changes``), read from the start through
    ``GET /v1/changes?after=…&limit=500`` (one uvicorn worker, an owner's access token, one
    keep-alive connection, each page's items counted and its ``next_after`` read) against a
-   bare asyncpg keyset read of the same rows, every column (the owner's connection, no RLS, a
-   prepared statement, pages of 500) in the same run,
-   alternated, best of ``--rounds``. Prints events/s of each and pane/bare (target >= 0.6).
+   bare asyncpg keyset read of the same rows, every column but the workspace's (the owner's
+   connection, no RLS, a prepared statement, pages of 500) in the same run, alternated, best
+   of ``--rounds``. Prints events/s of each and pane/bare (target >= 0.6).
 2. **Stream**: C clients hold ``GET /v1/changes/stream`` open on a fresh workspace while pane's
    sync (``bench.sync``'s child process, waking streams after each commit as the worker does)
    writes L leads from the simulated Globex into it. Delivery latency runs from the commit's

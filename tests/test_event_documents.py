@@ -5,15 +5,23 @@ the rendering existed (migration 0007) read exactly as new ones."""
 from __future__ import annotations
 
 import importlib.util
+import secrets
+import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from types import ModuleType
 
+import asyncpg
 import orjson
 import pytest
+from alembic import command
 from pydantic import TypeAdapter
+from sqlalchemy.engine import make_url
 
 from pane.catalogue import Event
+from pane.db.database import migration_engine
+from pane.db.migrate import alembic_config, upgrade
 from pane.demo.simulator import Simulator
 from pane.services.events import instant_text
 from pane.sync.engine import sync_link
@@ -112,3 +120,103 @@ async def test_an_event_time_is_written_as_pydantic_writes_it(admin_db, moment):
     expected = INSTANT.dump_json(moment.astimezone(UTC)).decode().strip('"')
     for render in (instant_text, _migration().instant_text):
         assert await admin_db.fetchval(f"SELECT {render('$1::timestamptz')}", moment) == expected
+
+
+async def _migrate(url: str, direction: str, revision: str) -> None:
+    engine = migration_engine(url)
+    move = command.upgrade if direction == "up" else command.downgrade
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(lambda sync: move(alembic_config(sync), revision))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def database_at_0006(servers) -> AsyncIterator[str]:
+    """A database of the test's own, migrated up to the revision before event documents."""
+    name = f"pane_test_events_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(servers.admin_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    url = make_url(servers.admin_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        await upgrade(url, "0006")
+        yield url
+    finally:
+        admin = await asyncpg.connect(servers.admin_url)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+async def test_the_migration_turns_kept_events_into_documents_and_back(database_at_0006):
+    """Events written before 0007 (their payload in ``data``) come out of the upgrade as the
+    documents the writer makes now, and out of the downgrade as they went in."""
+    plain = make_url(database_at_0006).set(drivername="postgresql")
+    connection = await asyncpg.connect(plain.render_as_string(hide_password=False))
+    workspace_id, actor_id = uuid.uuid4(), uuid.uuid4()
+    events = [
+        (
+            1,
+            uuid.uuid4(),
+            "lead.created",
+            uuid.uuid4(),
+            "connector",
+            actor_id,
+            '{"run_id": null, "external_id": "A-1"}',  # as jsonb writes it back
+        ),
+        (
+            2,
+            uuid.uuid4(),
+            "workspace.renamed",
+            workspace_id,
+            "system",
+            None,
+            '{"changed": {"name": ["Kept", "Acme \\"Ltd\\""]}}',
+        ),
+    ]
+    try:
+        await connection.execute(
+            "INSERT INTO workspaces (id, name, event_seq) VALUES ($1, 'Kept', 2)", workspace_id
+        )
+        for seq, event_id, event_type, entity_id, actor_type, actor, data in events:
+            await connection.execute(
+                "INSERT INTO events (workspace_id, seq, id, type, entity_id, actor_type,"
+                " actor_id, data, created_at)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9)",
+                workspace_id,
+                seq,
+                event_id,
+                event_type,
+                entity_id,
+                actor_type,
+                actor,
+                data,
+                datetime(2026, 11, 30, 12, 0, seq, 250000 * (seq - 1), tzinfo=UTC),
+            )
+        await _migrate(database_at_0006, "up", "0007")
+        documents = await connection.fetch(
+            "SELECT document::text FROM events WHERE workspace_id = $1 ORDER BY seq", workspace_id
+        )
+        parsed = [EVENT.validate_json(row["document"]) for row in documents]
+        assert [str(event.occurred_at) for event in parsed] == [
+            "2026-11-30 12:00:01+00:00",
+            "2026-11-30 12:00:02.250000+00:00",
+        ]
+        assert [orjson.loads(row["document"]) for row in documents] == [
+            orjson.loads(EVENT.dump_json(event)) for event in parsed
+        ]
+        assert parsed[1].actor.id is None
+        assert parsed[1].data.changed["name"][1] == 'Acme "Ltd"'
+
+        await _migrate(database_at_0006, "down", "0006")
+        restored = await connection.fetch(
+            "SELECT data::text FROM events WHERE workspace_id = $1 ORDER BY seq", workspace_id
+        )
+        assert [row["data"] for row in restored] == [data for *_, data in events]
+    finally:
+        await connection.close()

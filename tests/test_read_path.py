@@ -172,30 +172,41 @@ async def _plans(tx, statement_start: str) -> tuple[int, int]:
 async def test_a_read_on_kept_plans_plans_a_filtered_list_for_its_values_and_leaks_nothing(
     api, one_connection, servers
 ):
-    """An API read (``reads_rows``) runs its lists on PostgreSQL's kept plan from the first
-    request; a list filtered by a caller's value (a status, a text) is planned for that value,
-    as PostgreSQL chooses; and the setting ends with the transaction."""
+    """A transaction opened with ``kept_plans`` (an API read's) runs its lists on PostgreSQL's
+    kept plan from the first run; a list filtered by a caller's value (a text here) is
+    planned for that value, as PostgreSQL chooses; the setting ends with the transaction,
+    committed or not. Behind a transaction pooler no statement is kept, so nothing is forced."""
     owner = await api.signup()
     vendor = await api.new_vendor()
     await api.seed_leads(owner.workspace_id, vendor, 3)
     principal = UserPrincipal(user_id=owner.user_id, workspace_id=owner.workspace_id)
     scope = member_scope(owner.workspace_id, owner.user_id, ALL_ROLES)
+    forced = "auto" if servers.pooled else "force_generic_plan"
+
+    async def setting_now() -> str:
+        async with one_connection.transaction() as tx:
+            return str(await tx.connection.fetchval("SELECT current_setting('plan_cache_mode')"))
 
     async with one_connection.transaction(scope, kept_plans=True) as tx:
+        assert await tx.connection.fetchval("SELECT current_setting('plan_cache_mode')") == forced
         unfiltered = await lead_list(principal, LeadFilters()).page(tx, cursor=None, limit=7)
         assert len(unfiltered.items) == 3
-        if not servers.pooled:  # behind a transaction pooler no statement is kept at all
+        if not servers.pooled:
             assert await _plans(
                 tx, "SELECT % FROM leads WHERE workspace_id = $1 AND deleted_at IS NULL ORDER BY"
             ) == (1, 0)
+    assert await setting_now() == "auto"
 
     async with one_connection.transaction(scope, kept_plans=True) as tx:
         searched = await lead_list(principal, LeadFilters(q="zz-nobody")).page(
             tx, cursor=None, limit=7
         )
         assert searched.items == []
+        assert await tx.connection.fetchval("SELECT current_setting('plan_cache_mode')") == "auto"
         if not servers.pooled:
             assert await _plans(tx, "SELECT % FROM leads WHERE % LIKE") == (0, 1)
 
-    async with one_connection.transaction() as tx:
-        assert await tx.connection.fetchval("SELECT current_setting('plan_cache_mode')") == "auto"
+    with pytest.raises(RuntimeError):
+        async with one_connection.transaction(scope, kept_plans=True):
+            raise RuntimeError("the request failed")
+    assert await setting_now() == "auto"

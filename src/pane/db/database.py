@@ -149,11 +149,12 @@ class Transaction:
         await self.connection.execute(scope.sql)
 
     async def plan_for_values(self) -> None:
-        """From here on, plan each statement for the values it is given (PostgreSQL's own
-        choice), in a transaction opened with ``kept_plans``: for a statement whose best plan
-        depends on them (a text search, a date or a status that few rows have)."""
+        """From here on, let PostgreSQL choose again, as configured, whether to plan each
+        statement for the values it is given, in a transaction opened with ``kept_plans``: for
+        a statement whose best plan depends on them (a text search, a date or a status that
+        few rows have)."""
         if self._kept_plans:
-            await self.connection.execute("SET LOCAL plan_cache_mode = auto")
+            await self.connection.execute("SET LOCAL plan_cache_mode TO DEFAULT")
             self._kept_plans = False
 
     async def flush(self) -> None:
@@ -191,6 +192,7 @@ class Database:
         application_name: str = "pane",
     ) -> None:
         connect_args: dict[str, Any] = {"server_settings": {"application_name": application_name}}
+        self._transaction_pooler = transaction_pooler
         if transaction_pooler:
             # Behind pgbouncer in transaction mode a server connection serves another client
             # after every transaction, so no named prepared statement may outlive one: asyncpg
@@ -227,7 +229,7 @@ class Database:
         left to choose, PostgreSQL planned the first page of leads anew at every request (the
         kept plan's estimate was a hair dearer, 1706 against 1691 on the bench's 1M leads, for
         the same plan), and planning under row-level security cost more than running it:
-        0.3 to 0.4 ms of PostgreSQL's CPU of ~1 ms per request, 10 to 14% of bench.api's req/s.
+        0.3 to 0.4 ms of PostgreSQL's CPU of ~1 ms per request; bench.api's req/s rose 9 to 14%.
         ``Transaction.plan_for_values`` gives a statement that needs it its own plan.
 
         It commits when the block ends normally and rolls back when it raises, except for
@@ -235,7 +237,9 @@ class Database:
         the process's ``after_commit`` follows it up. (A class rather than a generator-based
         context manager: every request pays for this, and the generator machinery cost more
         than the rest of it.)"""
-        return _Opened(self, scope, orm, kept_plans)
+        # Behind a transaction pooler no statement is kept: a plan is made at each use anyway,
+        # and forcing it generic would only leave the values out of it.
+        return _Opened(self, scope, orm, kept_plans and not self._transaction_pooler)
 
     async def _follow_up(self, committed: Committed) -> None:
         assert self.after_commit is not None

@@ -25,7 +25,7 @@ class Event(CreatedAt, Base):
     vendor_id: Mapped[uuid.UUID | None]
     actor_type: Mapped[str]
     actor_id: Mapped[uuid.UUID | None]
-    # The event as the feed, its stream and webhooks send it (``pane.catalogue.Event``),
+    # The event as the feed and its stream send it (``pane.catalogue.Event``),
     # rendered once by the event writer: an event never changes.
     document: Mapped[dict[str, Any]] = mapped_column(JSON)
 

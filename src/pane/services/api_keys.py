@@ -111,7 +111,7 @@ async def list_workspace_keys(
         columns="id, name, prefix, scopes, created_at, expires_at, last_used_at, revoked_at",
         order=BY_ID,
     )
-    return await query.equals("workspace_id", workspace_id).page(tx, cursor=cursor, limit=limit)
+    return await query.within("workspace_id", workspace_id).page(tx, cursor=cursor, limit=limit)
 
 
 async def revoke_workspace_key(

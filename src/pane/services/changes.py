@@ -60,7 +60,8 @@ ORDER BY e.seq
 
 class Change(NamedTuple):
     """An event of the feed: what a stream filters on, and its wire form as stored
-    (``pane.catalogue.Event`` as JSON text), sent as it is."""
+    (``pane.catalogue.Event`` as JSON text), sent as it is (a vendor's view re-renders the
+    few it trims)."""
 
     seq: int
     type: str
@@ -138,6 +139,8 @@ async def read(
         vendor_id,
     )
     page_size = row_count(limit)
+    if types or vendor_id is not None:
+        await tx.plan_for_values()
     rows = await tx.connection.fetch(_READ.format(limit=page_size), *arguments)
     if not rows or rows[0]["event_seq"] is None:
         rows = await tx.connection.fetch(_READ_EMPTY.format(limit=page_size), *arguments)

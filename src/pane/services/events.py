@@ -39,14 +39,15 @@ class NewEvent:
 # An event's wire form (``pane.catalogue.Event``), rendered in SQL from a row of ``numbered``
 # (``n``), its ``seq`` and ``id`` (``s``) and the transaction's time as text (``instant``):
 # once, at append, because an event never changes. Type and actor names go through
-# ``to_json`` for their quoting; ids are uuids; ``data`` is jsonb, which renders as JSON.
+# ``to_json`` for their quoting; ids are cast to uuid and ``data`` to jsonb, whatever a
+# caller's ``changes`` holds, so that nothing else can reach the text unquoted.
 _DOCUMENT = """(
   '{"seq":' || s.seq || ',"id":"' || s.id || '","type":' || to_json(n.type::text)
-  || ',"workspace_id":"' || $1::uuid || '","entity_id":"' || n.entity_id
-  || '","vendor_id":' || coalesce('"' || n.vendor_id || '"', 'null')
+  || ',"workspace_id":"' || $1::uuid || '","entity_id":"' || n.entity_id::uuid
+  || '","vendor_id":' || coalesce('"' || n.vendor_id::uuid || '"', 'null')
   || ',"actor":{"type":' || to_json(n.actor_type::text)
-  || ',"id":' || coalesce('"' || n.actor_id || '"', 'null')
-  || '},"occurred_at":"' || instant.at || '","data":' || n.data::text || '}'
+  || ',"id":' || coalesce('"' || n.actor_id::uuid || '"', 'null')
+  || '},"occurred_at":"' || instant.at || '","data":' || n.data::jsonb::text || '}'
 )::json"""
 
 

@@ -93,9 +93,9 @@ class ListQuery:
         starts from an index that leads with it (row-level security checks it again)."""
         query = cls(kind, source, columns, order, descending)
         if isinstance(principal, VendorPrincipal):
-            query.clause(f"{alias}vendor_id = {query._param(principal.vendor_id)}")
+            query.within(f"{alias}vendor_id", principal.vendor_id)
         else:
-            query.clause(f"{alias}workspace_id = {query._param(principal.workspace_id)}")
+            query.within(f"{alias}workspace_id", principal.workspace_id)
         if live_only:
             query.clause(f"{alias}deleted_at IS NULL")
         return query
@@ -106,6 +106,12 @@ class ListQuery:
 
     def clause(self, sql: str) -> ListQuery:
         self.where.append(sql)
+        return self
+
+    def within(self, expression: str, value: Any) -> ListQuery:
+        """The rows of the principal's own scope (its workspace, its vendor): not a filter of
+        the caller's choosing."""
+        self.where.append(f"{expression} = {self._param(value)}")
         return self
 
     def equals(self, expression: str, value: Any) -> ListQuery:

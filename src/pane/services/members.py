@@ -44,7 +44,7 @@ async def list_members(
         columns="m.user_id, u.email, u.name, m.role, m.created_at AS joined_at",
         order=(Key("m.created_at", "joined_at", datetime), Key("m.user_id", "user_id", uuid.UUID)),
     )
-    return await query.equals("m.workspace_id", workspace_id).page(tx, cursor=cursor, limit=limit)
+    return await query.within("m.workspace_id", workspace_id).page(tx, cursor=cursor, limit=limit)
 
 
 async def get_member(
@@ -241,7 +241,7 @@ async def list_invitations(
         columns="id, email, role, created_at, expires_at",
         order=BY_ID,
     )
-    query.equals("workspace_id", workspace_id)
+    query.within("workspace_id", workspace_id)
     query.clause("accepted_at IS NULL").clause("revoked_at IS NULL").later_than_now("expires_at")
     return await query.page(tx, cursor=cursor, limit=limit)
 

@@ -154,7 +154,7 @@ async def list_runs(
     query = ListQuery(
         kind="runs", source="sync_runs", columns=RUN_COLUMNS, order=BY_ID, descending=True
     )
-    query.equals("workspace_id", actor.workspace_id).equals("link_id", link_id)
+    query.within("workspace_id", actor.workspace_id).equals("link_id", link_id)
     return await query.page(tx, cursor=cursor, limit=limit)
 
 
