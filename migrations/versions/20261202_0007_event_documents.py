@@ -47,17 +47,20 @@ DOCUMENT = f"""(
 
 def upgrade() -> None:
     # One rewrite of the table, converting each row in place (no row-level security applies
-    # to a rewrite); the column keeps its NOT NULL.
+    # to a rewrite). NOT NULL is set again after the rename so that it is named for the new
+    # column where PostgreSQL names it (18 and later), as the models create it.
     op.execute(
-        "ALTER TABLE events ALTER COLUMN data DROP DEFAULT,"
+        "ALTER TABLE events ALTER COLUMN data DROP DEFAULT, ALTER COLUMN data DROP NOT NULL,"
         f" ALTER COLUMN data TYPE json USING {DOCUMENT}"
     )
     op.execute("ALTER TABLE events RENAME COLUMN data TO document")
+    op.execute("ALTER TABLE events ALTER COLUMN document SET NOT NULL")
 
 
 def downgrade() -> None:
+    op.execute("ALTER TABLE events ALTER COLUMN document DROP NOT NULL")
     op.execute("ALTER TABLE events RENAME COLUMN document TO data")
     op.execute(
         "ALTER TABLE events ALTER COLUMN data TYPE jsonb USING (data -> 'data')::jsonb,"
-        " ALTER COLUMN data SET DEFAULT '{}'"
+        " ALTER COLUMN data SET DEFAULT '{}', ALTER COLUMN data SET NOT NULL"
     )
