@@ -3,11 +3,16 @@ member's membership and current role; the connection ends clean."""
 
 from __future__ import annotations
 
+import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 
+from pane.app import create_app
 from pane.db.database import Database, NotAMember, RoleNotAllowed, member_scope
 from pane.principal import Role, UserPrincipal
 from pane.services.leads import LeadFilters, lead_list
+from tests.conftest import make_settings
+from tests.factories import Api
 
 ALL_ROLES = tuple(Role)
 
@@ -210,3 +215,30 @@ async def test_a_read_on_kept_plans_plans_a_filtered_list_for_its_values_and_lea
         async with one_connection.transaction(scope, kept_plans=True):
             raise RuntimeError("the request failed")
     assert await setting_now() == "auto"
+
+
+async def test_the_leads_list_served_over_http_runs_on_its_kept_plan(servers):
+    """What the API does with it: a pane whose pool is one connection serves the first page of
+    leads on the kept plan from the first request, and a page filtered by status planned for
+    its value."""
+    app = create_app(make_settings(servers, db_pool_size=1))
+    async with (
+        LifespanManager(app) as manager,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=manager.app), base_url="http://pane.test"
+        ) as client,
+    ):
+        api = Api(http=client, admin_url=servers.admin_url)
+        owner = await api.signup()
+        await api.seed_leads(owner.workspace_id, await api.new_vendor(), 3)
+        for params in ({}, {}, {"status": "new"}):
+            response = await client.get("/v1/leads", params=params, headers=owner.headers)
+            assert response.status_code == 200, response.text
+            assert len(response.json()["items"]) == 3
+        if servers.pooled:  # behind a transaction pooler no statement is kept at all
+            return
+        async with app.state.runtime.database.transaction() as tx:
+            assert await _plans(
+                tx, "SELECT % FROM leads WHERE workspace_id = $1 AND deleted_at IS NULL ORDER BY"
+            ) == (2, 0)
+            assert await _plans(tx, "SELECT % FROM leads WHERE % AND status = $2") == (0, 1)

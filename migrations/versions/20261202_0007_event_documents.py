@@ -6,9 +6,9 @@ Create Date: 2026-12-02
 
 ``events.document`` (``json``) is the event exactly as the change feed and its stream send
 it (and, next, webhooks), written by the one event writer in the statement that appends the
-event; it replaces ``data``, which it contains. An event never changes, so rendering it at every read
-was repeated work: turning the stored ``jsonb`` back into text alone was a third of
-PostgreSQL's time per page of the feed, and building each item in Python most of pane's.
+event; it replaces ``data``, which it contains. An event never changes, so rendering it at
+every read was repeated work: turning the stored ``jsonb`` back into text alone was a third
+of PostgreSQL's time per page of the feed, and building each item in Python most of pane's.
 
 The rendering below is a frozen copy of ``pane.services.events``'s, for the events already
 there; what this migration needs is written out here, not imported from pane.
