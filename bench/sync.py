@@ -11,13 +11,13 @@ What is measured:
    ``pane.sync.engine.sync_link`` as the ``pane_app`` role under row-level security: pages
    prefetched and mapped in a worker thread, waiting pages joined up to the engine's
    ``WRITE_BATCH``, each batch COPY'd into staging, upserted with its events, counts and
-   cursor in one transaction. It is the link's first sync: everything is read, nothing
-   swept. The sync runs in a child process of its own, so its peak RSS (VmHWM) is pane's
-   alone; it is measured at N and again at 4N (fresh workspace, link and simulator): a
-   streaming sync keeps it flat.
+   cursor in one transaction, two batches at once (``PAGES_IN_FLIGHT``). It is the link's
+   first sync: everything is read, nothing swept. The sync runs in a child process of its
+   own, so its peak RSS (VmHWM) is pane's alone; it is measured at N and again at 4N (fresh
+   workspace, link and simulator): a streaming sync keeps it flat.
 2. **pane's write path alone**: the same leads as records built before the clock starts,
-   written by ``write_page`` in batches of ``WRITE_BATCH``: the floor the read side is
-   measured against (end to end / write path).
+   written by ``write_page`` in batches of ``WRITE_BATCH``, as many at once as the engine
+   writes: the floor the read side is measured against (end to end / write path).
 3. **raw COPY floor**: the same N leads (same columns, ``raw`` jsonb included) built in memory
    first, then one ``copy_records_to_table`` into ``leads`` as the owner, into a fresh
    workspace: what PostgreSQL alone costs on this machine.
@@ -52,7 +52,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -266,10 +266,11 @@ async def _child_sync(job: dict[str, Any]) -> dict[str, Any]:
 async def _child_write_path(job: dict[str, Any]) -> dict[str, Any]:
     """Runs in the child: pane's write path alone. The same leads, mapped to records before
     the clock starts, written in batches of the engine's ``WRITE_BATCH`` (the most it joins
-    into one transaction: staging COPY, the upsert with its events), as pane_app under RLS."""
+    into one transaction: staging COPY, the upsert with its events), as many at once as the
+    engine writes (``write_in_turn``), as pane_app under RLS."""
     from pane.connectors.records import LeadRecord
     from pane.db.database import Database, workspace_scope
-    from pane.sync.engine import WRITE_BATCH
+    from pane.sync.engine import WRITE_BATCH, Turn, write_in_turn
     from pane.sync.targets import TARGETS
     from pane.sync.upsert import write_page
 
@@ -294,21 +295,29 @@ async def _child_write_path(job: dict[str, Any]) -> dict[str, Any]:
     workspace_id, vendor_id = uuid.UUID(job["workspace_id"]), uuid.UUID(job["vendor_id"])
     database = Database(job["app_url"], pool_size=2)
     run_id = uuid.UUID(job["run_id"])
+
+    async def batches() -> AsyncIterator[list[LeadRecord]]:
+        for start in range(0, len(records), WRITE_BATCH):
+            yield records[start : start + WRITE_BATCH]
+
+    async def write(batch: list[LeadRecord], turn: Turn) -> None:
+        async with database.transaction(workspace_scope(workspace_id)) as tx:
+            await write_page(
+                tx,
+                target=TARGETS[Stream.LEADS],
+                records=batch,
+                workspace_id=workspace_id,
+                vendor_id=vendor_id,
+                vendor_name="Globex Security",
+                link_id=uuid.UUID(job["link_id"]),
+                run_id=run_id,
+                remember_seen=False,
+                turn=turn,
+            )
+
     try:
         started = time.perf_counter()
-        for start in range(0, len(records), WRITE_BATCH):
-            async with database.transaction(workspace_scope(workspace_id)) as tx:
-                await write_page(
-                    tx,
-                    target=TARGETS[Stream.LEADS],
-                    records=records[start : start + WRITE_BATCH],
-                    workspace_id=workspace_id,
-                    vendor_id=vendor_id,
-                    vendor_name="Globex Security",
-                    link_id=uuid.UUID(job["link_id"]),
-                    run_id=run_id,
-                    remember_seen=False,
-                )
+        await write_in_turn(batches(), write)
         seconds = time.perf_counter() - started
     finally:
         await database.dispose()

@@ -80,7 +80,12 @@ class Settings(BaseSettings):
         "worker. Any number of workers may; each tick runs once.",
     )
     worker_max_jobs: int = Field(default=10, ge=1, description="Jobs one worker runs at once.")
-    worker_db_pool_size: int = Field(default=10, ge=1, description="Connections per worker.")
+    worker_db_pool_size: int = Field(
+        default=24,
+        ge=1,
+        description="Connections per worker: a sync writes two pages at once, each on its own "
+        "connection, so two for each job it runs at once, and a few for leases and the outbox.",
+    )
     sync_retry_initial_wait: float = Field(default=0.5, ge=0)
     stream_ping_seconds: float = Field(
         default=15, gt=0, description="Seconds between keep-alive comments on change streams."

@@ -8,8 +8,14 @@ unchanged rows are neither rewritten nor reported. An updated row keeps exactly 
 this write changed, ``{field: [old, new]}``, in ``last_changes`` (worked out in the update
 itself, where the old values are at hand: looking them up beforehand, by the page's keys, was
 planned as a scan of the vendor's rows whenever a fast-filling table's statistics lagged), and
-the same statement appends the events through the one event writer
-(``pane.services.events.events_from``).
+a second statement appends the events through the one event writer
+(``pane.services.events.events_from``) from what the first kept of its rows.
+
+The write is two statements so that a caller can write two pages at once (PostgreSQL's CPU is
+the sync's limit, and one connection uses one core): the rows of the next page go in while
+the page before it takes its sequence numbers and commits, and the next takes its own only
+after that (``turn``). Rows go in in key order, so two pages that share keys lock them in the
+same order and never deadlock.
 
 A change to the vendor's payload alone (``raw``) is stored, so a mapping fix can be replayed
 from it, but is no change of the lead: no event, no new version.
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import cache
 
@@ -43,12 +50,19 @@ def _stage_table(target: Target) -> str:
     return f"pane_stage_{target.table}"
 
 
+def _written_table(target: Target) -> str:
+    return f"pane_written_{target.table}"
+
+
 @cache
 def _stage_ddl(target: Target) -> str:
     columns = ", ".join(f"{column.name} {column.pg_type}" for column in target.columns)
     return (
         f"CREATE TEMP TABLE IF NOT EXISTS {_stage_table(target)} "
-        f"(id uuid, external_id text, {columns}, raw text, deleted boolean) ON COMMIT DELETE ROWS"
+        f"(id uuid, external_id text, {columns}, raw text, deleted boolean) ON COMMIT DELETE ROWS;"
+        f" CREATE TEMP TABLE IF NOT EXISTS {_written_table(target)} (id uuid, external_id text,"
+        " deleted_at timestamptz, version integer, inserted boolean, diff jsonb)"
+        " ON COMMIT DELETE ROWS"
     )
 
 
@@ -99,7 +113,8 @@ def _upsert_sql(target: Target) -> str:
         else ""
     )
     # In SET, every expression reads the row as it was: last_changes gets exactly what this
-    # write changes, and RETURNING hands it on (an updated row's old values are nowhere else).
+    # write changes, and RETURNING hands it on (an updated row's old values are nowhere else)
+    # to the written table, which _events_sql reads.
     return f"""
     WITH written AS (
       INSERT INTO {target.table} AS t
@@ -108,6 +123,7 @@ def _upsert_sql(target: Target) -> str:
       SELECT $1, s.id, $2, s.external_id, {", ".join(f"s.{name}" for name in names)}
              {price_list_value}, s.raw::jsonb, CASE WHEN s.deleted THEN now() END
       FROM {_stage_table(target)} s {price_list_join}
+      ORDER BY s.external_id
       ON CONFLICT (workspace_id, vendor_id, external_id) DO UPDATE SET
         {", ".join(f"{name} = EXCLUDED.{name}" for name in names)}{price_list_set},
         raw = EXCLUDED.raw,
@@ -120,7 +136,17 @@ def _upsert_sql(target: Target) -> str:
       RETURNING t.id, t.external_id, t.deleted_at,
         {"t.version" if target.versioned else "NULL::integer AS version"},
         t.xmax = 0 AS inserted, coalesce(t.last_changes, '{{}}'::jsonb) AS diff
-    ), changes AS (
+    )
+    INSERT INTO {_written_table(target)} SELECT * FROM written
+    """
+
+
+@cache
+def _events_sql(target: Target) -> str:
+    """The events of what ``_upsert_sql`` wrote: ``$1`` the workspace, ``$2`` the vendor,
+    ``$3`` the link (the actor), ``$4`` the run and ``$5`` fresh event ids."""
+    return f"""
+    WITH changes AS (
       SELECT
         CASE WHEN c.deleted_at IS NOT NULL AND (c.inserted OR c.diff ? 'deleted_at')
                THEN '{target.entity}.deleted'
@@ -133,7 +159,7 @@ def _upsert_sql(target: Target) -> str:
           ELSE jsonb_build_object('external_id', c.external_id, 'run_id', $4::text,
                                   'changed', c.diff, 'version', c.version)
         END AS data
-      FROM written c
+      FROM {_written_table(target)} c
       WHERE c.inserted OR c.diff <> '{{}}'::jsonb
     )
     {events_from("changes", ids="$5")}
@@ -203,10 +229,13 @@ async def write_page(
     link_id: uuid.UUID,
     run_id: uuid.UUID,
     remember_seen: bool,
+    turn: Callable[[], Awaitable[None]] | None = None,
 ) -> Written:
     """Upsert ``records`` (the caller's transaction, scoped to the workspace) and append their
     events. With ``remember_seen`` (a full resync) their ids are noted for the final sweep.
-    One page per transaction: the staging rows are cleared at commit."""
+    ``turn``, when given, is awaited between the rows and their events: until it returns, this
+    transaction holds no lock another page's needs but the rows both write (see above). One
+    page per transaction: the staging rows are cleared at commit."""
     latest: dict[str, Record] = {record.external_id: record for record in records}
     if not latest:
         return Written()
@@ -232,17 +261,21 @@ async def write_page(
         await connection.execute(
             _ENSURE_PRICE_LISTS, workspace_id, vendor_id, vendor_name, currencies
         )
-    appended = await events.append(
-        tx, workspace_id, _upsert_sql(target), vendor_id, link_id, str(run_id), fresh_ids(len(rows))
-    )
+    await connection.execute(_upsert_sql(target), workspace_id, vendor_id)
     if remember_seen:
         await connection.execute(
             f"INSERT INTO sync_seen (workspace_id, run_id, stream, external_id) "
-            f"SELECT $1, $2, $3, external_id FROM {_stage_table(target)} ON CONFLICT DO NOTHING",
+            f"SELECT $1, $2, $3, external_id FROM {_stage_table(target)} ORDER BY external_id"
+            " ON CONFLICT DO NOTHING",
             workspace_id,
             run_id,
             target.stream.value,
         )
+    if turn is not None:
+        await turn()
+    appended = await events.append(
+        tx, workspace_id, _events_sql(target), vendor_id, link_id, str(run_id), fresh_ids(len(rows))
+    )
     # a record superseded by a later one of the same id in the page counts as unchanged
     return _counted(Counter(row["type"] for row in appended), target, len(records))
 

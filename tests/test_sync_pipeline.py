@@ -1,0 +1,145 @@
+"""Two pages written at once (``write_in_turn``): each page's rows go in while the page before
+it commits, but pages commit in the order they were read, a page after a failed one never
+commits, a read failure lets what was read before it land, and pages that share leads end
+with the later page's values and events numbered in page order."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from pane.connectors.records import LeadRecord, Stream
+from pane.db.database import workspace_scope
+from pane.demo.simulator import Simulator
+from pane.sync.engine import PAGES_IN_FLIGHT, SyncDeps, Turn, write_in_turn
+from pane.sync.targets import TARGETS
+from pane.sync.upsert import write_page
+from tests.loopback import Loopback
+
+
+async def _pages(count: int, *, fail_after: int | None = None) -> AsyncIterator[int]:
+    for number in range(count):
+        if number == fail_after:
+            raise ValueError("the vendor answered 502")
+        yield number
+
+
+class _Writer:
+    """Stands in for a page's transaction: ``heavy[page]`` seconds of row writing, then its
+    turn, then the commit (recorded)."""
+
+    def __init__(self, heavy: dict[int, float], failing: int | None = None) -> None:
+        self.heavy = heavy
+        self.failing = failing
+        self.started: list[int] = []
+        self.committed: list[int] = []
+        self.in_flight = 0
+        self.most_in_flight = 0
+
+    async def __call__(self, page: int, turn: Turn) -> None:
+        self.started.append(page)
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(self.heavy.get(page, 0.0))
+            if page == self.failing:
+                raise RuntimeError(f"the database refused page {page}")
+            await turn()
+            self.committed.append(page)
+        finally:
+            self.in_flight -= 1
+
+
+async def test_pages_commit_in_the_order_read_however_long_each_takes() -> None:
+    writer = _Writer({0: 0.08, 1: 0.0, 2: 0.05, 3: 0.0, 4: 0.03, 5: 0.01})
+    await write_in_turn(_pages(6), writer)
+    assert writer.committed == [0, 1, 2, 3, 4, 5]
+    assert writer.most_in_flight == PAGES_IN_FLIGHT == 2
+
+
+async def test_a_page_after_a_failed_one_does_not_commit_and_the_failure_is_raised() -> None:
+    # page 2 is fast and reaches its turn while page 1, slower, is failing
+    writer = _Writer({1: 0.05, 2: 0.0}, failing=1)
+    with pytest.raises(RuntimeError, match="refused page 1"):
+        await write_in_turn(_pages(5), writer)
+    assert writer.started == [0, 1, 2]  # page 2 was being written when page 1 failed
+    assert writer.committed == [0]
+    assert writer.in_flight == 0  # nothing is left running
+
+
+async def test_a_read_failure_lets_the_pages_read_before_it_commit() -> None:
+    writer = _Writer({0: 0.02, 1: 0.05, 2: 0.03})
+    with pytest.raises(ValueError, match="502"):
+        await write_in_turn(_pages(5, fail_after=3), writer)
+    assert writer.committed == [0, 1, 2]
+
+
+async def test_cancelling_the_write_leaves_nothing_running_or_committing() -> None:
+    writer = _Writer(dict.fromkeys(range(4), 0.2))
+    task = asyncio.create_task(write_in_turn(_pages(4), writer))
+    await asyncio.sleep(0.05)
+    assert writer.in_flight == 2
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert writer.in_flight == 0
+    await asyncio.sleep(0.3)
+    assert writer.committed == []
+
+
+def _lead(external_id: str, company: str) -> LeadRecord:
+    return LeadRecord(external_id=external_id, company=company, raw={"id": external_id})
+
+
+async def test_pages_in_flight_that_share_leads_end_with_the_later_values(
+    api, loopback: Loopback, sync_deps: SyncDeps, admin_db
+) -> None:
+    owner = await api.signup()
+    base = loopback.mount(Simulator(leads_per_vendor=1).app)
+    link_id, vendor_id = await api.link_demo_vendor(owner, "globex", base)
+    workspace_id, run_id = owner.workspace_id, uuid.uuid4()
+    ids = [f"L{number:03}" for number in range(200)]
+    # the second page holds the same leads in the opposite order, changed
+    pages = [
+        [_lead(external_id, "First") for external_id in ids],
+        [_lead(external_id, "Second") for external_id in reversed(ids)],
+        [_lead("L999", "Third")],
+    ]
+
+    async def read() -> AsyncIterator[list[LeadRecord]]:
+        for page in pages:
+            yield page
+
+    async def write(records: list[LeadRecord], turn: Turn) -> None:
+        async with sync_deps.database.transaction(workspace_scope(workspace_id)) as tx:
+            await write_page(
+                tx,
+                target=TARGETS[Stream.LEADS],
+                records=records,
+                workspace_id=workspace_id,
+                vendor_id=vendor_id,
+                vendor_name="Globex",
+                link_id=link_id,
+                run_id=run_id,
+                remember_seen=False,
+                turn=turn,
+            )
+
+    await asyncio.wait_for(write_in_turn(read(), write), timeout=30)
+    companies = await admin_db.fetch(
+        "SELECT DISTINCT company FROM leads WHERE workspace_id = $1 AND external_id <> 'L999'",
+        workspace_id,
+    )
+    assert [row["company"] for row in companies] == ["Second"]
+    events = await admin_db.fetch(
+        "SELECT seq, type, document->'data'->'changed'->'company' AS company FROM events"
+        " WHERE workspace_id = $1 AND type LIKE 'lead.%' ORDER BY seq",
+        workspace_id,
+    )
+    types = [row["type"] for row in events]
+    assert types == ["lead.created"] * 200 + ["lead.updated"] * 200 + ["lead.created"]
+    assert {row["company"] for row in events[200:400]} == {'["First", "Second"]'}
+    assert [row["seq"] for row in events] == list(range(events[0]["seq"], events[0]["seq"] + 401))
