@@ -96,9 +96,6 @@ def _fast(pattern: re.Pattern[str], text: str) -> datetime | None:
         return None  # strptime words the error
 
 
-# A record's change time is read twice (a field and the cursor), and a vendor's times repeat
-# (minutes, or created = modified): remembered, a repeat costs a dict lookup.
-@lru_cache(maxsize=4096)
 def parse_time(text: str, fmt: str) -> datetime:
     """``datetime.strptime(text, fmt)``, the same answer and the same errors."""
     pattern = _compiled(fmt)

@@ -10,7 +10,7 @@ import datetime as dt
 import types
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from operator import attrgetter
 from typing import Any
@@ -57,7 +57,7 @@ def pg_type(annotation: Any) -> str:
 class Column:
     name: str
     pg_type: str
-    value: Callable[[Any], Any]
+    field: str  # the record's
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +69,14 @@ class Target:
     versioned: bool = True
     # price items belong to a price list per currency, found or made for each page
     price_list_by_currency: bool = False
+    # a record's external id, columns and tombstone flag in one call (staged_row)
+    staged_values: Callable[[Record], tuple[Any, ...]] = field(
+        init=False, compare=False, repr=False
+    )
+
+    def __post_init__(self) -> None:
+        fields = ("external_id", *(column.field for column in self.columns), "deleted")
+        object.__setattr__(self, "staged_values", attrgetter(*fields))
 
     @property
     def names(self) -> list[str]:
@@ -81,9 +89,9 @@ class Target:
 def _columns(record: type[Record], renamed: dict[str, str]) -> tuple[Column, ...]:
     names = {**_ALWAYS_RENAMED, **renamed}
     return tuple(
-        Column(names.get(field, field), pg_type(info.annotation), attrgetter(field))
-        for field, info in record.model_fields.items()
-        if field not in _ENVELOPE
+        Column(names.get(name, name), pg_type(info.annotation), name)
+        for name, info in record.model_fields.items()
+        if name not in _ENVELOPE
     )
 
 
@@ -115,13 +123,12 @@ TARGETS: dict[Stream, Target] = {
 }
 
 
+def staged_columns(target: Target) -> list[str]:
+    """The staging table's columns in the order ``staged_row`` gives them."""
+    return ["id", "raw", "external_id", *target.names, "deleted"]
+
+
 def staged_row(target: Target, record: Record, new_id: Any, raw_json: str) -> tuple[Any, ...]:
-    """One row of the staging table: the id if the row is new, external id, columns, raw,
+    """One row of the staging table: the id if the row is new, raw, external id, columns,
     tombstone."""
-    return (
-        new_id,
-        record.external_id,
-        *(column.value(record) for column in target.columns),
-        raw_json,
-        record.deleted,
-    )
+    return (new_id, raw_json, *target.staged_values(record))

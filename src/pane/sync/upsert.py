@@ -35,7 +35,7 @@ from pane.connectors.records import PriceItemRecord, Record
 from pane.db.database import Transaction
 from pane.services import events
 from pane.services.events import events_from, fresh_ids
-from pane.sync.targets import Target, staged_row
+from pane.sync.targets import Target, staged_columns, staged_row
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,7 +252,7 @@ async def write_page(
     await connection.copy_records_to_table(
         _stage_table(target),
         records=rows,
-        columns=["id", "external_id", *target.names, "raw", "deleted"],
+        columns=staged_columns(target),
     )
     if target.price_list_by_currency:
         currencies = sorted(

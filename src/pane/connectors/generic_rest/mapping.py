@@ -12,6 +12,7 @@ import types
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import ValidationError
@@ -96,13 +97,18 @@ def parse_datetime(value: Any, fmt: str) -> datetime | None:
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not a date and time like {fmt}")
     try:
-        if fmt == "iso8601":
-            moment = datetime.fromisoformat(value.strip())
-            return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-        moment = parse_time(value.strip(), fmt)
-        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+        return _moment(value, fmt)
     except ValueError as exc:
         raise ValueError(f"{value!r} is not a date and time like {fmt}") from exc
+
+
+# A record's change time is read twice (a field and the cursor), and a vendor's times repeat
+# (minutes, or created = modified): remembered, a repeat costs a dict lookup.
+@lru_cache(maxsize=4096)
+def _moment(text: str, fmt: str) -> datetime:
+    stripped = text.strip()
+    moment = datetime.fromisoformat(stripped) if fmt == "iso8601" else parse_time(stripped, fmt)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def format_datetime(moment: datetime, fmt: str) -> str:
