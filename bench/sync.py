@@ -268,9 +268,9 @@ async def _child_write_path(job: dict[str, Any]) -> dict[str, Any]:
     the clock starts, written in batches of the engine's ``WRITE_BATCH`` (the most it joins
     into one transaction: staging COPY, the upsert with its events), as many at once as the
     engine writes (``write_in_turn``), as pane_app under RLS."""
-    from pane.connectors.records import LeadRecord
+    from pane.connectors.records import LeadRecord, Page
     from pane.db.database import Database, workspace_scope
-    from pane.sync.engine import WRITE_BATCH, Turn, write_in_turn
+    from pane.sync.engine import WRITE_BATCH, Turn, pages_overlap, write_in_turn
     from pane.sync.targets import TARGETS
     from pane.sync.upsert import write_page
 
@@ -296,16 +296,16 @@ async def _child_write_path(job: dict[str, Any]) -> dict[str, Any]:
     database = Database(job["app_url"], pool_size=2)
     run_id = uuid.UUID(job["run_id"])
 
-    async def batches() -> AsyncIterator[list[LeadRecord]]:
+    async def batches() -> AsyncIterator[Page]:
         for start in range(0, len(records), WRITE_BATCH):
-            yield records[start : start + WRITE_BATCH]
+            yield Page(Stream.LEADS, list(records[start : start + WRITE_BATCH]))
 
-    async def write(batch: list[LeadRecord], turn: Turn) -> None:
+    async def write(batch: Page, turn: Turn) -> None:
         async with database.transaction(workspace_scope(workspace_id)) as tx:
             await write_page(
                 tx,
                 target=TARGETS[Stream.LEADS],
-                records=batch,
+                records=batch.records,
                 workspace_id=workspace_id,
                 vendor_id=vendor_id,
                 vendor_name="Globex Security",
@@ -317,7 +317,9 @@ async def _child_write_path(job: dict[str, Any]) -> dict[str, Any]:
 
     try:
         started = time.perf_counter()
-        await write_in_turn(batches(), write)
+        await write_in_turn(
+            batches(), write, overlap=lambda a, b: pages_overlap(Stream.LEADS, a, b)
+        )
         seconds = time.perf_counter() - started
     finally:
         await database.dispose()

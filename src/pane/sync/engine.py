@@ -92,24 +92,31 @@ async def _after(earlier: asyncio.Task[None] | None) -> None:
         raise _EarlierPageFailed
 
 
-async def _committed(writing: list[asyncio.Task[None]]) -> None:
+async def _committed(writing: list[asyncio.Task[None]], in_flight: list[Any]) -> None:
     """Wait for the oldest page in flight to commit (raising its failure) and let it go."""
     await writing[0]
     writing.pop(0)
+    in_flight.pop(0)
 
 
 async def write_in_turn(
     pages: AsyncIterator[T],
     write: Callable[[T, Turn], Coroutine[Any, Any, None]],
     *,
+    overlap: Callable[[T, T], bool],
     at_once: int = PAGES_IN_FLIGHT,
 ) -> None:
     """Write ``pages``, up to ``at_once`` at a time, each by ``write(page, turn)`` in a
     transaction of its own. ``write`` awaits ``turn()`` before it takes the locks the page
     before it holds (the event sequence, the run's row) and so commits after it; ``turn()``
-    refuses if that page did not commit. The first failure is raised once the pages in
-    flight have ended; if reading ``pages`` fails, the pages read before it still commit."""
+    refuses if that page did not commit. A page that ``overlap``s one in flight (would lock
+    a row it writes) starts only once those have committed: otherwise it could lock that row
+    first and then wait for its turn while the earlier page waits for the row, a wait no one
+    ends (PostgreSQL sees no cycle: the later page is idle, not waiting on a lock). The first
+    failure is raised once the pages in flight have ended; if reading ``pages`` fails, the
+    pages read before it still commit."""
     writing: list[asyncio.Task[None]] = []  # in the order read, the oldest first
+    in_flight: list[T] = []  # the pages being written, in the same order
     try:
         while True:
             try:
@@ -118,18 +125,32 @@ async def write_in_turn(
                 break
             except Exception:
                 while writing:  # what was read before the failure still lands
-                    await _committed(writing)
+                    await _committed(writing, in_flight)
                 raise
-            earlier = writing[-1] if writing else None
-            writing.append(asyncio.create_task(write(page, partial(_after, earlier))))
+            if any(overlap(earlier, page) for earlier in in_flight):
+                while writing:
+                    await _committed(writing, in_flight)
+            earlier_task = writing[-1] if writing else None
+            writing.append(asyncio.create_task(write(page, partial(_after, earlier_task))))
+            in_flight.append(page)
             if len(writing) == at_once:
-                await _committed(writing)
+                await _committed(writing, in_flight)
         while writing:
-            await _committed(writing)
+            await _committed(writing, in_flight)
     finally:
         for task in writing:
             task.cancel()
         await asyncio.gather(*writing, return_exceptions=True)
+
+
+def pages_overlap(stream: Stream, earlier: Page, later: Page) -> bool:
+    """Whether writing ``later`` could lock a row ``earlier`` writes: a record of the same
+    id, or (a price list) a price list of the same currency, made by the first page that
+    has it."""
+    if TARGETS[stream].price_list_by_currency:
+        return True
+    ids = {record.external_id for record in earlier.records}
+    return any(record.external_id in ids for record in later.records)
 
 
 class _ReadFailed(Exception):
@@ -280,7 +301,11 @@ class LinkSync:
                     yield page, read_to
 
         async with contextlib.aclosing(with_cursors()) as read:
-            await write_in_turn(read, lambda item, turn: self._commit(stream, *item, turn=turn))
+            await write_in_turn(
+                read,
+                lambda item, turn: self._commit(stream, *item, turn=turn),
+                overlap=lambda earlier, later: pages_overlap(stream, earlier[0], later[0]),
+            )
         await self._complete(stream, read_to)
 
     async def _commit(

@@ -14,8 +14,8 @@ a second statement appends the events through the one event writer
 The write is two statements so that a caller can write two pages at once (PostgreSQL's CPU is
 the sync's limit, and one connection uses one core): the rows of the next page go in while
 the page before it takes its sequence numbers and commits, and the next takes its own only
-after that (``turn``). Rows go in in key order, so two pages that share keys lock them in the
-same order and never deadlock.
+after that (``turn``). Two pages that share a row are never written at once
+(``pane.sync.engine.write_in_turn``).
 
 A change to the vendor's payload alone (``raw``) is stored, so a mapping fix can be replayed
 from it, but is no change of the lead: no event, no new version.
@@ -123,7 +123,6 @@ def _upsert_sql(target: Target) -> str:
       SELECT $1, s.id, $2, s.external_id, {", ".join(f"s.{name}" for name in names)}
              {price_list_value}, s.raw::jsonb, CASE WHEN s.deleted THEN now() END
       FROM {_stage_table(target)} s {price_list_join}
-      ORDER BY s.external_id
       ON CONFLICT (workspace_id, vendor_id, external_id) DO UPDATE SET
         {", ".join(f"{name} = EXCLUDED.{name}" for name in names)}{price_list_set},
         raw = EXCLUDED.raw,
@@ -234,8 +233,8 @@ async def write_page(
     """Upsert ``records`` (the caller's transaction, scoped to the workspace) and append their
     events. With ``remember_seen`` (a full resync) their ids are noted for the final sweep.
     ``turn``, when given, is awaited between the rows and their events: until it returns, this
-    transaction holds no lock another page's needs but the rows both write (see above). One
-    page per transaction: the staging rows are cleared at commit."""
+    transaction holds no lock the page before it needs, unless both write a row (see above).
+    One page per transaction: the staging rows are cleared at commit."""
     latest: dict[str, Record] = {record.external_id: record for record in records}
     if not latest:
         return Written()
@@ -265,8 +264,7 @@ async def write_page(
     if remember_seen:
         await connection.execute(
             f"INSERT INTO sync_seen (workspace_id, run_id, stream, external_id) "
-            f"SELECT $1, $2, $3, external_id FROM {_stage_table(target)} ORDER BY external_id"
-            " ON CONFLICT DO NOTHING",
+            f"SELECT $1, $2, $3, external_id FROM {_stage_table(target)} ON CONFLICT DO NOTHING",
             workspace_id,
             run_id,
             target.stream.value,
