@@ -12,6 +12,7 @@ import os
 import secrets
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import pytest
 from arq.connections import ArqRedis
 from asgi_lifespan import LifespanManager
 from cryptography.fernet import Fernet
+from fastapi import FastAPI
 from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
 
@@ -183,6 +185,22 @@ def make_settings(servers: Servers, **overrides: object) -> Settings:
     }
     values.update(overrides)
     return Settings.model_validate(values)
+
+
+@asynccontextmanager
+async def running_app(
+    servers: Servers, **overrides: object
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """A pane of a test's own (``make_settings`` with ``overrides``), started, and a client
+    for it."""
+    app = create_app(make_settings(servers, **overrides))
+    async with (
+        LifespanManager(app) as manager,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=manager.app), base_url="http://pane.test"
+        ) as client,
+    ):
+        yield app, client
 
 
 @pytest.fixture(scope="session")

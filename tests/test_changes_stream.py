@@ -23,7 +23,7 @@ import uvicorn
 
 from pane.app import create_app
 from pane.services import changes
-from tests.conftest import Servers, make_settings
+from tests.conftest import Servers, make_settings, running_app
 from tests.factories import Api, bearer
 from tests.loopback import free_port
 
@@ -276,15 +276,7 @@ def test_sigterm_ends_open_streams_cleanly_and_the_server_exits(servers: Servers
 
 
 async def _owner(servers: Servers) -> dict[str, str]:
-    app = create_app(make_settings(servers))
-    from asgi_lifespan import LifespanManager
-
-    async with (
-        LifespanManager(app) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app), base_url="http://pane.test"
-        ) as client,
-    ):
+    async with running_app(servers) as (_, client):
         account = await Api(http=client, admin_url="").signup()
         return account.headers
 

@@ -14,11 +14,9 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from pane.app import create_app
 from pane.db.database import (
     Database,
     NotAMember,
@@ -31,7 +29,7 @@ from pane.db.database import (
 )
 from pane.errors import NotFound, Unauthenticated
 from pane.principal import Role
-from tests.conftest import Servers, make_settings
+from tests.conftest import Servers, running_app
 from tests.factories import Account, Api, bearer
 
 SETTINGS = ("pane.workspace_id", "pane.vendor_id", "pane.user_id", "pane.api_key_hash")
@@ -325,13 +323,7 @@ async def test_the_request_transaction_ends_the_tenant_on_every_path(
 
 @pytest.fixture
 async def small_pool_http(servers: Servers) -> AsyncIterator[httpx.AsyncClient]:
-    application = create_app(make_settings(servers, db_pool_size=1))
-    async with (
-        LifespanManager(application) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app), base_url="http://pane.test"
-        ) as client,
-    ):
+    async with running_app(servers, db_pool_size=1) as (_, client):
         yield client
 
 

@@ -10,13 +10,10 @@ import signal
 import sys
 import uuid
 
-import httpx
 from arq.connections import ArqRedis
-from asgi_lifespan import LifespanManager
 
-from pane.app import create_app
 from pane.services import outbox
-from tests.conftest import CREDENTIAL_KEY, Servers, make_settings
+from tests.conftest import CREDENTIAL_KEY, Servers, running_app
 from tests.factories import other_redis_db
 from tests.processes import start_worker, wait_for
 
@@ -43,13 +40,7 @@ async def test_with_redis_away_the_job_waits_in_the_outbox_for_the_relay(
 ):
     owner = await api.signup()
     link = await api.link(owner, await api.new_vendor())
-    app = create_app(make_settings(servers, redis_url="redis://127.0.0.1:1/0"))
-    async with (
-        LifespanManager(app) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app), base_url="http://pane.test"
-        ) as client,
-    ):
+    async with running_app(servers, redis_url="redis://127.0.0.1:1/0") as (_, client):
         started = await client.post(f"/v1/links/{link['id']}/sync", headers=owner.headers)
     assert started.status_code == 202, started.text
     [waiting] = await _outbox(admin_db, owner.workspace_id)

@@ -3,15 +3,12 @@ member's membership and current role; the connection ends clean."""
 
 from __future__ import annotations
 
-import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
-from pane.app import create_app
 from pane.db.database import Database, NotAMember, RoleNotAllowed, member_scope
 from pane.principal import Role, UserPrincipal
 from pane.services.leads import LeadFilters, lead_list
-from tests.conftest import make_settings
+from tests.conftest import running_app
 from tests.factories import Api
 
 ALL_ROLES = tuple(Role)
@@ -221,13 +218,7 @@ async def test_the_leads_list_served_over_http_runs_on_its_kept_plan(servers):
     """What the API does with it: a pane whose pool is one connection serves the first page of
     leads on the kept plan from the first request, and a page filtered by status planned for
     its value."""
-    app = create_app(make_settings(servers, db_pool_size=1))
-    async with (
-        LifespanManager(app) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app), base_url="http://pane.test"
-        ) as client,
-    ):
+    async with running_app(servers, db_pool_size=1) as (app, client):
         api = Api(http=client, admin_url=servers.admin_url)
         owner = await api.signup()
         await api.seed_leads(owner.workspace_id, await api.new_vendor(), 3)

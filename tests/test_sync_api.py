@@ -5,21 +5,18 @@ from __future__ import annotations
 
 import uuid
 
-import httpx
 import pytest
 from arq.connections import ArqRedis
-from asgi_lifespan import LifespanManager
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from pane.app import create_app
 from pane.demo.simulator import Simulator
 from pane.demo.simulator.globex import GLOBEX_STATUS
 from pane.sync.engine import sync_link
 from pane.sync.worker import enqueue_due_links
-from tests.conftest import make_settings
+from tests.conftest import running_app
 from tests.factories import (
     LINK_CONFIG,
     assert_problem,
@@ -282,13 +279,7 @@ async def test_the_scheduler_enqueues_due_links_once_each(
 async def test_a_sync_asked_for_while_redis_is_down_still_happens(servers, api, admin_db):
     owner = await api.signup()
     link = await api.link(owner, await api.new_vendor())
-    app = create_app(make_settings(servers, redis_url="redis://127.0.0.1:1/0"))
-    async with (
-        LifespanManager(app) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app), base_url="http://pane.test"
-        ) as client,
-    ):
+    async with running_app(servers, redis_url="redis://127.0.0.1:1/0") as (_, client):
         started = await client.post(f"/v1/links/{link['id']}/sync", headers=owner.headers)
         # a new link cannot be checked without Redis (tokens, the vendor's rate limit): 503
         vendor = await api.new_vendor()

@@ -6,18 +6,15 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import httpx
 import orjson
-from asgi_lifespan import LifespanManager
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from pane.app import create_app
 from pane.secrets import load_key_ring
 from pane.sync.engine import sync_link
-from tests.conftest import make_settings
+from tests.conftest import running_app
 from tests.factories import assert_problem, price_file
 
 
@@ -103,14 +100,7 @@ async def test_a_rotated_refresh_token_is_stored_sealed_and_used_next_time(
 
 
 async def test_vendor_urls_inside_the_network_are_refused_unless_allowed(servers, api):
-    settings = make_settings(servers, allow_private_vendor_urls=False)
-    app = create_app(settings)
-    async with (
-        LifespanManager(app) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app), base_url="http://pane.test"
-        ) as client,
-    ):
+    async with running_app(servers, allow_private_vendor_urls=False) as (_, client):
         owner = await api.signup()
         response = await client.post(
             "/v1/links",
