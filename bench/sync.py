@@ -270,9 +270,9 @@ async def _child_write_path(job: dict[str, Any]) -> dict[str, Any]:
     engine writes (``write_in_turn``), as pane_app under RLS."""
     from pane.connectors.records import LeadRecord, Page
     from pane.db.database import Database, workspace_scope
-    from pane.sync.engine import WRITE_BATCH, Turn, pages_overlap, write_in_turn
+    from pane.sync.engine import WRITE_BATCH, pages_overlap, write_in_turn
     from pane.sync.targets import TARGETS
-    from pane.sync.upsert import write_page
+    from pane.sync.upsert import Turn, write_page
 
     records = [
         LeadRecord(

@@ -14,9 +14,9 @@ import pytest
 from pane.connectors.records import LeadRecord, Page, Stream
 from pane.db.database import workspace_scope
 from pane.demo.simulator import Simulator
-from pane.sync.engine import PAGES_IN_FLIGHT, SyncDeps, Turn, pages_overlap, write_in_turn
+from pane.sync.engine import PAGES_IN_FLIGHT, SyncDeps, pages_overlap, write_in_turn
 from pane.sync.targets import TARGETS
-from pane.sync.upsert import write_page
+from pane.sync.upsert import Turn, write_page
 from tests.loopback import Loopback
 
 

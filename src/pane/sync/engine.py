@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
@@ -44,7 +44,7 @@ from pane.sync import runs
 from pane.sync.connect import ConnectorMissing, connector_for, open_credentials
 from pane.sync.runs import Claim, LeaseLost
 from pane.sync.targets import TARGETS
-from pane.sync.upsert import Written, sweep_unseen, write_page
+from pane.sync.upsert import Turn, Written, sweep_unseen, write_page
 
 log = structlog.get_logger("pane.sync")
 
@@ -74,7 +74,6 @@ class RunResult:
     error: str | None = None
 
 
-Turn = Callable[[], Awaitable[None]]
 T = TypeVar("T")
 
 

@@ -57,7 +57,7 @@ def pg_type(annotation: Any) -> str:
 class Column:
     name: str
     pg_type: str
-    field: str  # the record's
+    field: str  # the record field it is taken from
 
 
 @dataclass(frozen=True, slots=True)

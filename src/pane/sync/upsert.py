@@ -37,6 +37,10 @@ from pane.services import events
 from pane.services.events import events_from, fresh_ids
 from pane.sync.targets import Target, staged_columns, staged_row
 
+# Awaited by a page's write before it takes the locks the page before it holds (the engine's
+# write_in_turn hands each page one).
+Turn = Callable[[], Awaitable[None]]
+
 
 @dataclass(frozen=True, slots=True)
 class Written:
@@ -228,7 +232,7 @@ async def write_page(
     link_id: uuid.UUID,
     run_id: uuid.UUID,
     remember_seen: bool,
-    turn: Callable[[], Awaitable[None]] | None = None,
+    turn: Turn | None = None,
 ) -> Written:
     """Upsert ``records`` (the caller's transaction, scoped to the workspace) and append their
     events. With ``remember_seen`` (a full resync) their ids are noted for the final sweep.
