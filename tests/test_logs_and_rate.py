@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from datetime import datetime, timedelta
 
+import orjson
 import respx
 import structlog
 
@@ -44,6 +46,11 @@ def test_vendor_secrets_never_reach_the_log_output(capfd):
     assert "tok-9913" not in written
     assert "abc.def" not in written
     assert written.count("[redacted]") >= 3
+    lines = [orjson.loads(line) for line in written.splitlines()]
+    assert [line["event"] for line in lines][-1] == "vendor call"
+    for line in lines:  # both kinds of logger: a level and a UTC time on every line
+        assert line["level"] == "info"
+        assert datetime.fromisoformat(line["timestamp"]).utcoffset() == timedelta(0)
 
 
 @respx.mock
