@@ -54,9 +54,14 @@ class Servers:
     direct_app_url: str = ""
     pooled: bool = False
 
-    def database(self, pool_size: int) -> Database:
+    def database(self, pool_size: int, pool_timeout: float = 30) -> Database:
         """pane's pool, as pane_app, set up for the pooler in front when there is one."""
-        return Database(self.app_url, pool_size=pool_size, transaction_pooler=self.pooled)
+        return Database(
+            self.app_url,
+            pool_size=pool_size,
+            pool_timeout=pool_timeout,
+            transaction_pooler=self.pooled,
+        )
 
     def env(self) -> dict[str, str]:
         """The settings a pane subprocess needs to reach these servers."""

@@ -9,7 +9,7 @@ import copy
 import signal
 import time
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -19,10 +19,12 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
+from pane.db.database import workspace_scope
 from pane.demo.manifests import demo_link
 from pane.demo.simulator import Simulator
 from pane.services.sync import enqueue_sync
-from pane.sync.engine import SyncDeps, sync_link
+from pane.sync import runs
+from pane.sync.engine import SyncDeps, _keep_lease, sync_link
 from tests.conftest import Servers
 from tests.factories import other_redis_db, run_row
 from tests.loopback import Loopback
@@ -266,3 +268,45 @@ async def test_malformed_records_are_recorded_and_the_rest_load(
     assert {failure["raw"]["sku"] for failure in failures} == {"BAD-1", "", "GOOD-3"}
     bad = next(failure for failure in failures if failure["raw"]["sku"] == "BAD-1")
     assert "ten euros" in bad["reason"]
+
+
+async def test_a_lease_outlasts_a_moment_with_no_free_database_connection(
+    api, settings, servers: Servers, loopback: Loopback, sync_deps: SyncDeps, admin_db
+):
+    """The renewal finds the worker's pool busy past its timeout once; the run goes on, so
+    the next renewal must still come, or another worker could take the link mid-run."""
+    owner = await api.signup()
+    link_id = await link_initech(api, owner, loopback.mount(Simulator(leads={"initech": 1}).app))
+    async with sync_deps.database.transaction(workspace_scope(owner.workspace_id)) as tx:
+        claim = await runs.claim(
+            tx,
+            workspace_id=owner.workspace_id,
+            link_id=link_id,
+            run_id=None,
+            streams=None,
+            trigger="manual",
+            lease_seconds=settings.sync_lease_seconds,
+        )
+    assert claim is not None
+    interval = settings.sync_lease_seconds / 3
+    busy_database = servers.database(pool_size=1, pool_timeout=0.3)
+    busy = SyncDeps(
+        database=busy_database, redis=sync_deps.redis, settings=settings, keyring=sync_deps.keyring
+    )
+    run = asyncio.create_task(asyncio.sleep(3600))  # stands for the run the keeper guards
+    keeper = asyncio.create_task(_keep_lease(busy, claim, run))
+    try:
+        async with busy_database.transaction():  # the pool's one connection, past a renewal
+            await asyncio.sleep(interval * 1.4)
+        freed = datetime.now(UTC)
+        await asyncio.sleep(interval * 1.2)
+        lease_until = await admin_db.fetchval(
+            "SELECT sync_lease_until FROM vendor_links WHERE id = $1", link_id
+        )
+        assert not keeper.done()
+        assert not run.done()
+        assert lease_until > freed + timedelta(seconds=settings.sync_lease_seconds - interval)
+    finally:
+        keeper.cancel()
+        run.cancel()
+        await busy_database.dispose()

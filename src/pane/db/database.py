@@ -188,6 +188,7 @@ class Database:
         url: str,
         *,
         pool_size: int,
+        pool_timeout: float = 30,
         transaction_pooler: bool = False,
         application_name: str = "pane",
     ) -> None:
@@ -204,6 +205,7 @@ class Database:
             # A fixed pool: overflow connections would be opened and closed on every burst.
             pool_size=pool_size,
             max_overflow=0,
+            pool_timeout=pool_timeout,
             pool_pre_ping=False,
             pool_reset_on_return=None,
             isolation_level="AUTOCOMMIT",

@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
-import asyncpg
 import orjson
 import structlog
 from redis.asyncio import Redis
@@ -401,8 +400,11 @@ async def _keep_lease(deps: SyncDeps, claim: Claim, main: asyncio.Task[Any]) -> 
         except LeaseLost:
             main.cancel()
             return
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            log.warning("could not renew a sync lease", link_id=str(claim.link_id), error=str(exc))
+        except Exception as exc:
+            # Whatever failed (no free connection in the pool, the database restarting), the
+            # next renewal may not: a keeper that stopped here would let the lease run out
+            # under a run that is still writing.
+            log.warning("could not renew a sync lease", link_id=str(claim.link_id), error=repr(exc))
 
 
 async def _finish(deps: SyncDeps, claim: Claim, error: str | None, reauth: bool = False) -> None:
