@@ -317,9 +317,7 @@ async def _child_write_path(job: dict[str, Any]) -> dict[str, Any]:
 
     try:
         started = time.perf_counter()
-        await write_in_turn(
-            batches(), write, overlap=lambda a, b: pages_overlap(Stream.LEADS, a, b)
-        )
+        await write_in_turn(batches(), write, overlap=pages_overlap)
         seconds = time.perf_counter() - started
     finally:
         await database.dispose()

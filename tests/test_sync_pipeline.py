@@ -133,8 +133,7 @@ async def _write_pages(
                 turn=turn,
             )
 
-    overlap = lambda earlier, later: pages_overlap(Stream.LEADS, earlier, later)  # noqa: E731
-    await asyncio.wait_for(write_in_turn(read(), write, overlap=overlap), timeout=30)
+    await asyncio.wait_for(write_in_turn(read(), write, overlap=pages_overlap), timeout=30)
 
 
 async def test_pages_that_share_leads_end_with_the_later_values(
@@ -180,6 +179,6 @@ async def test_pages_that_share_leads_end_with_the_later_values(
 
 def test_pages_overlap_when_they_share_a_record_or_are_price_lists() -> None:
     first = Page(Stream.LEADS, [_lead("A", "x"), _lead("B", "x")])
-    assert pages_overlap(Stream.LEADS, first, Page(Stream.LEADS, [_lead("B", "y")]))
-    assert not pages_overlap(Stream.LEADS, first, Page(Stream.LEADS, [_lead("C", "y")]))
-    assert pages_overlap(Stream.PRICE_LISTS, Page(Stream.PRICE_LISTS), Page(Stream.PRICE_LISTS))
+    assert pages_overlap(first, Page(Stream.LEADS, [_lead("B", "y")]))
+    assert not pages_overlap(first, Page(Stream.LEADS, [_lead("C", "y")]))
+    assert pages_overlap(Page(Stream.PRICE_LISTS), Page(Stream.PRICE_LISTS))

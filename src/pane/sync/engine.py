@@ -90,11 +90,10 @@ async def _after(earlier: asyncio.Task[None] | None) -> None:
         raise _EarlierPageFailed
 
 
-async def _committed(writing: list[asyncio.Task[None]], in_flight: list[Any]) -> None:
+async def _committed(writing: list[tuple[asyncio.Task[None], Any]]) -> None:
     """Wait for the oldest page in flight to commit (raising its failure) and let it go."""
-    await writing[0]
+    await writing[0][0]
     writing.pop(0)
-    in_flight.pop(0)
 
 
 async def write_in_turn(
@@ -113,8 +112,7 @@ async def write_in_turn(
     ends (PostgreSQL sees no cycle: the later page is idle, not waiting on a lock). The first
     failure is raised once the pages in flight have ended; if reading ``pages`` fails, the
     pages read before it still commit."""
-    writing: list[asyncio.Task[None]] = []  # in the order read, the oldest first
-    in_flight: list[T] = []  # the pages being written, in the same order
+    writing: list[tuple[asyncio.Task[None], T]] = []  # in the order read, the oldest first
     try:
         while True:
             try:
@@ -123,29 +121,28 @@ async def write_in_turn(
                 break
             except Exception:
                 while writing:  # what was read before the failure still lands
-                    await _committed(writing, in_flight)
+                    await _committed(writing)
                 raise
-            if any(overlap(earlier, page) for earlier in in_flight):
+            if any(overlap(earlier, page) for _, earlier in writing):
                 while writing:
-                    await _committed(writing, in_flight)
-            earlier_task = writing[-1] if writing else None
-            writing.append(asyncio.create_task(write(page, partial(_after, earlier_task))))
-            in_flight.append(page)
+                    await _committed(writing)
+            after = partial(_after, writing[-1][0] if writing else None)
+            writing.append((asyncio.create_task(write(page, after)), page))
             if len(writing) == at_once:
-                await _committed(writing, in_flight)
+                await _committed(writing)
         while writing:
-            await _committed(writing, in_flight)
+            await _committed(writing)
     finally:
-        for task in writing:
+        for task, _ in writing:
             task.cancel()
-        await asyncio.gather(*writing, return_exceptions=True)
+        await asyncio.gather(*(task for task, _ in writing), return_exceptions=True)
 
 
-def pages_overlap(stream: Stream, earlier: Page, later: Page) -> bool:
-    """Whether writing ``later`` could lock a row ``earlier`` writes: a record of the same
-    id, or (a price list) a price list of the same currency, made by the first page that
-    has it."""
-    if TARGETS[stream].price_list_by_currency:
+def pages_overlap(earlier: Page, later: Page) -> bool:
+    """Whether writing ``later`` could lock a row ``earlier`` (of the same stream) writes: a
+    record of the same id, or (a price list) a price list of the same currency, made by the
+    first page that has it."""
+    if TARGETS[later.stream].price_list_by_currency:
         return True
     ids = {record.external_id for record in earlier.records}
     return any(record.external_id in ids for record in later.records)
@@ -302,7 +299,7 @@ class LinkSync:
             await write_in_turn(
                 read,
                 lambda item, turn: self._commit(stream, *item, turn=turn),
-                overlap=lambda earlier, later: pages_overlap(stream, earlier[0], later[0]),
+                overlap=lambda earlier, later: pages_overlap(earlier[0], later[0]),
             )
         await self._complete(stream, read_to)
 
