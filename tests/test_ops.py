@@ -66,6 +66,29 @@ async def test_a_database_outage_while_running_is_a_503_problem(servers, api):
             assert (await client.get("/v1/leads", headers=owner.headers)).status_code == 200
 
 
+async def test_a_request_that_finds_every_database_connection_busy_is_a_503_problem(servers, api):
+    owner = await api.signup()
+    app = create_app(make_settings(servers))
+    async with LifespanManager(app) as manager:
+        runtime = app.state.runtime
+        healthy = runtime.database
+        runtime.database = servers.database(pool_size=1, pool_timeout=0.3)
+        transport = httpx.ASGITransport(app=manager.app)
+        try:
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                async with runtime.database.transaction():  # the pool's one connection
+                    for path in ("/v1/leads", "/v1/links"):  # SQL-to-JSON path and ORM path
+                        busy = await client.get(path, headers=owner.headers)
+                        assert busy.status_code == 503, busy.text
+                        assert busy.headers["content-type"] == "application/problem+json"
+                        assert busy.headers["retry-after"] == "5"
+                        assert "every database connection" in busy.json()["detail"]
+                assert (await client.get("/v1/leads", headers=owner.headers)).status_code == 200
+        finally:
+            await runtime.database.dispose()
+            runtime.database = healthy
+
+
 async def test_unsafe_runtime_role_refuses_to_start(servers):
     app = create_app(make_settings(servers, database_url=servers.admin_url))
     with pytest.raises(UnsafeDatabaseRole, match="superuser"):

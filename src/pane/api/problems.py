@@ -281,9 +281,20 @@ async def _dependency_unavailable(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _database_busy(request: Request, exc: Exception) -> Response:
+    # SQLAlchemy's pool waited its timeout for a free connection (not the built-in
+    # TimeoutError): the database is up, this process has more requests than connections.
+    log.error("no free database connection", path=request.url.path, error=repr(exc))
+    return domain_problem(
+        errors.Unavailable("every database connection of this server is busy; try again shortly"),
+        request.url.path,
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(errors.DomainError, _domain)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
     for exc_type in OUTAGES:
         app.add_exception_handler(exc_type, _dependency_unavailable)
+    app.add_exception_handler(sqlalchemy.exc.TimeoutError, _database_busy)
