@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
 
 from pane.app import create_app
 from pane.db.database import Database
 from pane.db.safety import UnsafeDatabaseRole
-from tests.conftest import make_settings
+from tests.conftest import make_settings, running_app
 
 
 async def test_healthz_and_readyz_when_everything_is_up(http):
@@ -44,15 +48,23 @@ async def test_pane_does_not_start_without_its_database(servers):
             pass
 
 
+@asynccontextmanager
+async def _requests_going_to(app: FastAPI, database: Database) -> AsyncIterator[None]:
+    """``app``'s requests served from ``database`` for the block, then from its own again."""
+    runtime = app.state.runtime
+    own, runtime.database = runtime.database, database
+    try:
+        yield
+    finally:
+        await database.dispose()
+        runtime.database = own
+
+
 async def test_a_database_outage_while_running_is_a_503_problem(servers, api):
     owner = await api.signup()
-    app = create_app(make_settings(servers))
-    async with LifespanManager(app) as manager:
-        runtime = app.state.runtime
-        healthy = runtime.database
-        runtime.database = Database("postgresql://pane_app@127.0.0.1:1/pane", pool_size=1)
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+    unreachable = Database("postgresql://pane_app@127.0.0.1:1/pane", pool_size=1)
+    async with running_app(servers) as (app, client):
+        async with _requests_going_to(app, unreachable):
             for path in ("/v1/leads", "/v1/links"):  # SQL-to-JSON path and ORM path
                 outage = await client.get(path, headers=owner.headers)
                 assert outage.status_code == 503
@@ -61,32 +73,21 @@ async def test_a_database_outage_while_running_is_a_503_problem(servers, api):
             ready = await client.get("/readyz")
             assert ready.status_code == 503
             assert ready.json()["failures"] == ["database unreachable: ConnectionRefusedError"]
-            await runtime.database.dispose()
-            runtime.database = healthy
-            assert (await client.get("/v1/leads", headers=owner.headers)).status_code == 200
+        assert (await client.get("/v1/leads", headers=owner.headers)).status_code == 200
 
 
 async def test_a_request_that_finds_every_database_connection_busy_is_a_503_problem(servers, api):
     owner = await api.signup()
-    app = create_app(make_settings(servers))
-    async with LifespanManager(app) as manager:
-        runtime = app.state.runtime
-        healthy = runtime.database
-        runtime.database = servers.database(pool_size=1, pool_timeout=0.3)
-        transport = httpx.ASGITransport(app=manager.app)
-        try:
-            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-                async with runtime.database.transaction():  # the pool's one connection
-                    for path in ("/v1/leads", "/v1/links"):  # SQL-to-JSON path and ORM path
-                        busy = await client.get(path, headers=owner.headers)
-                        assert busy.status_code == 503, busy.text
-                        assert busy.headers["content-type"] == "application/problem+json"
-                        assert busy.headers["retry-after"] == "5"
-                        assert "every database connection" in busy.json()["detail"]
-                assert (await client.get("/v1/leads", headers=owner.headers)).status_code == 200
-        finally:
-            await runtime.database.dispose()
-            runtime.database = healthy
+    busy_database = servers.database(pool_size=1, pool_timeout=0.3)
+    async with running_app(servers) as (app, client), _requests_going_to(app, busy_database):
+        async with busy_database.transaction():  # the pool's one connection
+            for path in ("/v1/leads", "/v1/links"):  # SQL-to-JSON path and ORM path
+                busy = await client.get(path, headers=owner.headers)
+                assert busy.status_code == 503, busy.text
+                assert busy.headers["content-type"] == "application/problem+json"
+                assert busy.headers["retry-after"] == "5"
+                assert "every database connection" in busy.json()["detail"]
+        assert (await client.get("/v1/leads", headers=owner.headers)).status_code == 200
 
 
 async def test_unsafe_runtime_role_refuses_to_start(servers):
