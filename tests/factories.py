@@ -262,8 +262,8 @@ async def seed_vendor_content(
     admin_url: str, workspace_id: uuid.UUID, vendor_id: uuid.UUID, link_id: uuid.UUID, marker: str
 ) -> None:
     """A campaign, a price list with one item, an asset, a deal, a cursor, a sync run, a
-    row of a full resync in progress and a job waiting in the outbox, as a sync of ``link_id``
-    would leave them."""
+    row of a full resync in progress, a webhook the vendor pushed and a job waiting in the
+    outbox, as a sync of ``link_id`` (and its vendor) would leave them."""
     connection = await asyncpg.connect(admin_url)
     try:
         price_list = new_id()
@@ -325,6 +325,15 @@ async def seed_vendor_content(
             workspace_id,
             run_id,
             f"L-{marker}",
+        )
+        await connection.execute(
+            "INSERT INTO webhook_inbox (workspace_id, id, link_id, webhook_id, body, status)"
+            " VALUES ($1, $2, $3, $4, $5, 'applied')",
+            workspace_id,
+            new_id(),
+            link_id,
+            f"msg-{marker}",
+            ('{"data": {"leadId": "L-' + marker + '"}}').encode(),
         )
         # A job asked for in a commit; dated ahead so that no worker a test runs relays it.
         await connection.execute(

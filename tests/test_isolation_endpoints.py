@@ -161,6 +161,8 @@ for _method, _suffix, _vendor in (
     ("POST", "/resume", 403),
     ("POST", "/sync", 403),
     ("GET", "/runs", 403),
+    ("GET", "/webhooks", 403),
+    ("POST", "/webhook-secret", 403),
 ):
     case(_method, "/v1/links/{link_id}" + _suffix)(_link_cases(_method, _suffix, _vendor))
 
@@ -183,6 +185,65 @@ async def _get_run(w: World, db: asyncpg.Connection) -> None:
         runs = await fetch(w, who, f"/v1/links/{w.a.link_id}/runs?limit=200")
         assert str(theirs) not in runs.text
     await attempt(w, "vendor", "GET", template, {"link_id": w.b.link_id, "run_id": theirs}, 403)
+
+
+async def _their_delivery(w: World, db: asyncpg.Connection) -> uuid.UUID:
+    theirs = await db.fetchval(
+        "SELECT id FROM webhook_inbox WHERE workspace_id = $1 AND link_id = $2 LIMIT 1",
+        w.b.workspace_id,
+        w.b.link_id,
+    )
+    assert theirs is not None
+    return uuid.UUID(str(theirs))
+
+
+@case("GET", "/v1/links/{link_id}/webhooks/{delivery_id}")
+async def _get_webhook(w: World, db: asyncpg.Connection) -> None:
+    theirs = await _their_delivery(w, db)
+    template = "/v1/links/{link_id}/webhooks/{delivery_id}"
+    for who in ("owner", "key"):
+        await attempt(w, who, "GET", template, {"link_id": w.b.link_id, "delivery_id": theirs}, 404)
+        # B's delivery under A's own link is no more visible than under B's link
+        await fetch(w, who, f"/v1/links/{w.a.link_id}/webhooks/{theirs}", 404)
+        log = await fetch(w, who, f"/v1/links/{w.a.link_id}/webhooks?limit=200")
+        assert str(theirs) not in log.text
+    await attempt(
+        w, "vendor", "GET", template, {"link_id": w.b.link_id, "delivery_id": theirs}, 403
+    )
+
+
+@case("POST", "/v1/links/{link_id}/webhooks/{delivery_id}/replay")
+async def _replay_webhook(w: World, db: asyncpg.Connection) -> None:
+    theirs = await _their_delivery(w, db)
+    template = "/v1/links/{link_id}/webhooks/{delivery_id}/replay"
+    for who in ("owner", "key"):
+        await attempt(
+            w, who, "POST", template, {"link_id": w.b.link_id, "delivery_id": theirs}, 404
+        )
+        await fetch(w, who, f"/v1/links/{w.a.link_id}/webhooks/{theirs}/replay", 404, method="POST")
+    await attempt(
+        w, "vendor", "POST", template, {"link_id": w.b.link_id, "delivery_id": theirs}, 403
+    )
+    status = await db.fetchval("SELECT status FROM webhook_inbox WHERE id = $1", theirs)
+    assert status == "applied", "B's delivery was not replayed"
+
+
+@case("POST", "/v1/hooks/{link_id}")
+async def _push_webhook(w: World, db: asyncpg.Connection) -> None:
+    """No credentials at all: whoever pushes to B's link learns no more than about a link
+    that does not exist, whichever key they present."""
+    headers = {"webhook-id": "msg_1", "webhook-timestamp": "1", "webhook-signature": "v1,AAAA"}
+    for who in ("owner", "key", "vendor"):
+        await attempt(
+            w,
+            who,
+            "POST",
+            "/v1/hooks/{link_id}",
+            {"link_id": w.b.link_id},
+            404,
+            headers={**w.headers(who), **headers},
+            body=lambda ids: {"data": {"leadId": "L-1"}},
+        )
 
 
 @case("GET", "/v1/members")

@@ -28,6 +28,7 @@ from pane.api.schemas import (
     SyncRunOut,
     UserOut,
     VendorOut,
+    WebhookDeliveryOut,
 )
 from pane.connectors.records import (
     AssetRecord,
@@ -51,6 +52,7 @@ from pane.models import (
     User,
     Vendor,
     VendorLink,
+    WebhookDelivery,
 )
 
 Shape = tuple[str, bool]  # the kind of value, and whether it may be None
@@ -106,7 +108,7 @@ async def test_every_table_has_a_model(admin_db) -> None:
         )
     }
     assert {model.__tablename__ for model in MODELS} == migrated
-    assert len(migrated) == 21
+    assert len(migrated) == 22
 
 
 def _annotation_problems(model: type[DeclarativeBase]) -> list[str]:
@@ -226,7 +228,10 @@ def test_the_record_comparison_notices_a_field_the_table_cannot_take() -> None:
 # API responses ← the tables they show
 
 # Response fields that are not columns, and the column each is worked out from.
-COMPUTED = {(LinkOut, "has_credentials"): "credentials_encrypted"}
+COMPUTED = {
+    (LinkOut, "has_credentials"): "credentials_encrypted",
+    (LinkOut, "has_webhook_secret"): "webhook_secret_encrypted",
+}
 RESPONSES: list[tuple[type[BaseModel], type[Base]]] = [
     (LeadOut, Lead),
     (LeadDetail, Lead),
@@ -240,6 +245,7 @@ RESPONSES: list[tuple[type[BaseModel], type[Base]]] = [
     (AuditOut, AuditEntry),
     (InvitationOut, Invitation),
     (UserOut, User),
+    (WebhookDeliveryOut, WebhookDelivery),
 ]
 
 

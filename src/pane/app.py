@@ -17,6 +17,7 @@ from pane.api import (
     changes,
     connectors,
     content,
+    hooks,
     leads,
     links,
     me,
@@ -114,9 +115,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # FastAPI's OpenTelemetry hooks would be a second way, checked on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
-    # Matched in this order: the busiest routes first (every request is tried against each
-    # route before it until one matches).
+
+    # Matched in this order, the busiest routes first: every request is tried against each
+    # router before it until one matches (~40 µs each, measured on webhooks). Vendors push a
+    # webhook for every change they make.
     routers = (
+        hooks,
         leads,
         content,
         changes,

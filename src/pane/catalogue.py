@@ -39,6 +39,12 @@ class RecordCreated(Payload):
     run_id: uuid.UUID | None = Field(
         default=None, description="The sync run that brought it; null when not synced."
     )
+    delivery_id: uuid.UUID | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="The webhook delivery that brought it, when the vendor pushed it (then "
+        "`run_id` is null); absent otherwise.",
+    )
 
 
 class RecordUpdated(RecordCreated):

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
+import redis.exceptions
+import sqlalchemy.exc
+
 
 class DomainError(Exception):
     """A refusal a caller can act on. ``detail`` says what and why, for a person; ``extra``
@@ -72,3 +76,17 @@ class Unavailable(DomainError):
     def __init__(self, detail: str, *, retry_after: int = 5, **extra: Any) -> None:
         super().__init__(detail, **extra)
         self.retry_after = retry_after
+
+
+# What a backing service that cannot be reached raises: an API request answers 503 with
+# Retry-After, a background job is run again later.
+OUTAGES: tuple[type[Exception], ...] = (
+    ConnectionError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)

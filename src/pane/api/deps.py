@@ -9,6 +9,7 @@ and a failed commit becomes an error response rather than a lie.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from types import TracebackType
@@ -27,6 +28,7 @@ from pane.db.database import (
     Scope,
     Transaction,
     member_scope,
+    pushed_to_scope,
     user_scope,
     vendor_scope,
     workspace_scope,
@@ -244,13 +246,30 @@ def _bearer_token(authorization: str | None) -> str | None:
     return credentials if credentials and scheme.lower() == "bearer" else None
 
 
-async def _unauthenticated(request: Request) -> AsyncIterator[Transaction]:
-    async with request.app.state.runtime.database.transaction(orm=True) as tx:
+class _Unauthenticated:
+    """A transaction with no principal yet: the services scope it as they go."""
+
+    def __init__(self, *, orm: bool) -> None:
+        self._orm = orm
+
+    async def __call__(self, request: Request) -> AsyncIterator[Transaction]:
+        async with request.app.state.runtime.database.transaction(orm=self._orm) as tx:
+            yield tx
+
+
+# Sign-up, login and refresh.
+AnonymousTx = Annotated[Transaction, Depends(_Unauthenticated(orm=True), scope="function")]
+
+
+async def _pushed_to(link_id: uuid.UUID, request: Request) -> AsyncIterator[Transaction]:
+    """A vendor's webhook, whose signature is its authentication (checked by the service with
+    the link's secret): a transaction scoped to the link's workspace from its first round
+    trip, plain SQL."""
+    async with request.app.state.runtime.database.transaction(pushed_to_scope(link_id)) as tx:
         yield tx
 
 
-# Sign-up, login and refresh: no principal yet; the services scope as they go.
-AnonymousTx = Annotated[Transaction, Depends(_unauthenticated, scope="function")]
+PushedTx = Annotated[Transaction, Depends(_pushed_to, scope="function")]
 
 AnyContext = Annotated[
     Context[AnyPrincipal],

@@ -9,17 +9,21 @@ from starlette.responses import Response
 from pane.api.deps import Context, in_workspace, reads
 from pane.api.problems import AUTHENTICATED, BODY, problems
 from pane.api.schemas import (
+    LinkCreated,
     LinkIn,
     LinkOut,
     LinkUpdate,
     PageOf,
     SyncRequest,
     SyncRunOut,
+    WebhookDeliveryOut,
+    WebhookSecretOut,
+    WebhookSecretRequest,
 )
 from pane.api.vendors import Cursor, Limit
+from pane.models.vendor import LinkStatus
 from pane.principal import Permission, Principal, WorkspacePrincipal
-from pane.services import links, sync
-from pane.services.links import LinkStatus
+from pane.services import links, sync, webhooks
 from pane.services.lists import DEFAULT_LIMIT
 
 router = APIRouter(prefix="/v1/links", tags=["links"], responses=problems(*AUTHENTICATED))
@@ -30,12 +34,13 @@ RunReader = Annotated[Context[WorkspacePrincipal], in_workspace(Permission.LINKS
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=problems(*BODY, 409))
-async def create_link(body: LinkIn, context: LinkWriter) -> LinkOut:
+async def create_link(body: LinkIn, context: LinkWriter) -> LinkCreated:
     """Link a vendor to the workspace through a connector. The connector first checks the config
     and credentials with the vendor: a refusal is a 422 carrying the vendor's reason. Credentials
     are encrypted at rest and never returned; `has_credentials` says whether some are stored.
-    The first sync starts within a minute."""
-    link = await links.create_link(
+    The first sync starts within a minute. A link whose vendor pushes webhooks comes with its
+    signing secret, shown this once (`webhook_secret`)."""
+    created = await links.create_link(
         context.tx,
         actor=context.principal,
         keyring=context.runtime.keyring,
@@ -47,7 +52,8 @@ async def create_link(body: LinkIn, context: LinkWriter) -> LinkOut:
         sync_interval_seconds=body.sync_interval_seconds,
         full_resync_interval_seconds=body.full_resync_interval_seconds,
     )
-    return LinkOut.model_validate(link, from_attributes=True)
+    shown = LinkOut.model_validate(created.link, from_attributes=True)
+    return LinkCreated(**dict(shown), webhook_secret=created.webhook_secret)
 
 
 @router.get("", response_model=PageOf[LinkOut], responses=problems(400))
@@ -146,3 +152,74 @@ async def list_runs(
 async def get_run(link_id: uuid.UUID, run_id: uuid.UUID, context: RunReader) -> SyncRunOut:
     run = await sync.get_run(context.tx, actor=context.principal, link_id=link_id, run_id=run_id)
     return SyncRunOut.model_validate(run)
+
+
+WebhookReader = Annotated[Context[WorkspacePrincipal], in_workspace(Permission.LINKS_READ)]
+
+
+@router.post(
+    "/{link_id}/webhook-secret",
+    status_code=status.HTTP_201_CREATED,
+    responses=problems(*BODY, 404, 409),
+)
+async def rotate_webhook_secret(
+    link_id: uuid.UUID, context: LinkWriter, body: WebhookSecretRequest | None = None
+) -> WebhookSecretOut:
+    """A new secret for the webhooks the vendor pushes to `POST /v1/hooks/{link_id}`, shown
+    this once. The one it replaces keeps verifying for `overlap_seconds` (a day unless told),
+    so the vendor's side can be changed over without losing a delivery. 409 for a link whose
+    connector takes no webhooks."""
+    request = body or WebhookSecretRequest()
+    rotated = await links.rotate_webhook_secret(
+        context.tx,
+        actor=context.principal,
+        keyring=context.runtime.keyring,
+        link_id=link_id,
+        overlap_seconds=request.overlap_seconds,
+    )
+    return WebhookSecretOut(
+        secret=rotated.secret, previous_valid_until=rotated.previous_valid_until
+    )
+
+
+@router.get(
+    "/{link_id}/webhooks",
+    response_model=PageOf[WebhookDeliveryOut],
+    responses=problems(400, 404),
+)
+async def list_webhooks(
+    link_id: uuid.UUID, context: WebhookReader, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
+) -> Response:
+    """The webhooks the vendor pushed to this link, newest first: when each came, its status
+    (received, held while the link is paused, applied, failed), why it failed, and what it
+    made (counts, the rows it created or changed, records that could not be loaded)."""
+    page = await webhooks.list_deliveries(
+        context.tx, principal=context.principal, link_id=link_id, cursor=cursor, limit=limit
+    )
+    return Response(page.to_json(), media_type="application/json")
+
+
+@router.get("/{link_id}/webhooks/{delivery_id}", responses=problems(404))
+async def get_webhook(
+    link_id: uuid.UUID, delivery_id: uuid.UUID, context: WebhookReader
+) -> WebhookDeliveryOut:
+    delivery = await webhooks.get_delivery(
+        context.tx, principal=context.principal, link_id=link_id, delivery_id=delivery_id
+    )
+    return WebhookDeliveryOut.model_validate(delivery)
+
+
+@router.post(
+    "/{link_id}/webhooks/{delivery_id}/replay",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=problems(404),
+)
+async def replay_webhook(
+    link_id: uuid.UUID, delivery_id: uuid.UUID, context: LinkWriter
+) -> WebhookDeliveryOut:
+    """Apply a delivery again as it was received (after fixing the link's mapping, say); held
+    while the link is paused. What the first application made is not made twice."""
+    delivery = await webhooks.replay(
+        context.tx, actor=context.principal, link_id=link_id, delivery_id=delivery_id
+    )
+    return WebhookDeliveryOut.model_validate(delivery)

@@ -7,9 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
 import orjson
-import redis.exceptions
 import sqlalchemy.exc
 import structlog
 from fastapi import FastAPI, Request
@@ -21,23 +19,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from pane import errors
+from pane.errors import OUTAGES
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:pane:problem:"
 
 log = structlog.get_logger("pane.errors")
-
-# What a backing service that cannot be reached raises: answered with 503 and Retry-After.
-OUTAGES: tuple[type[Exception], ...] = (
-    ConnectionError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,
-    sqlalchemy.exc.OperationalError,
-    sqlalchemy.exc.InterfaceError,
-    redis.exceptions.ConnectionError,
-    redis.exceptions.TimeoutError,
-)
 
 
 @dataclass(frozen=True, slots=True)

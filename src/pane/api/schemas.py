@@ -265,8 +265,67 @@ class LinkOut(BaseModel):
     last_full_sync_at: datetime | None
     consecutive_failures: int
     last_error: str | None
+    has_webhook_secret: bool = Field(
+        description="Whether the link has a secret vendors sign webhooks with; they push to "
+        "`POST /v1/hooks/{id}`."
+    )
+    webhook_previous_secret_until: datetime | None = Field(
+        description="During a secret rotation, until when the previous secret still verifies."
+    )
     created_at: datetime
     updated_at: datetime
+
+
+class LinkCreated(LinkOut):
+    webhook_secret: str | None = Field(
+        description="The `whsec_` secret the vendor signs the webhooks it pushes to this link "
+        "with, shown this once (rotate it to see a new one); null for a link whose connector "
+        "takes no webhooks."
+    )
+
+
+class WebhookSecretRequest(Strict):
+    overlap_seconds: int = Field(
+        default=86_400,
+        ge=0,
+        le=7 * 86_400,
+        description="How long the secret being replaced keeps verifying, while the vendor's "
+        "side is changed over; 0 ends it at once.",
+    )
+
+
+class WebhookSecretOut(BaseModel):
+    secret: str = Field(description="The new `whsec_` secret, shown this once.")
+    previous_valid_until: datetime | None = Field(
+        description="Until when the secret it replaced still verifies; null: it no longer does."
+    )
+
+
+class WebhookReceived(BaseModel):
+    id: uuid.UUID = Field(description="The delivery, as the link's webhook log lists it.")
+    status: str = Field(description="received (applied within seconds) or held (link paused)")
+    duplicate: bool = Field(description="This delivery had already been received.")
+
+
+class WebhookDeliveryOut(BaseModel):
+    id: uuid.UUID
+    link_id: uuid.UUID
+    webhook_id: str = Field(description="The vendor's id for the delivery.")
+    received_at: datetime
+    status: str = Field(
+        description="received (to be applied), held (the link is paused), applied or failed"
+    )
+    attempts: int
+    error: str | None = Field(description="Why the body could not be read, for a failed one.")
+    processed_at: datetime | None
+    created: int
+    updated: int
+    unchanged: int
+    failed: int
+    failures: list[dict[str, Any]] = Field(
+        description="Records that could not be loaded: stream, reason and the vendor's payload."
+    )
+    records: list[uuid.UUID] = Field(description="The rows it created or changed.")
 
 
 class SyncRequest(Strict):

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from redis.asyncio import Redis
 
 from pane.connectors.records import Action, Page, Stream
+from pane.connectors.webhooks import WebhookScheme, WebhookUnreadable
 
 
 class ConnectorError(Exception):
@@ -95,6 +96,19 @@ class Connector(ABC):
         """The streams a link with this config reads: all the connector's, unless the config
         names fewer (a manifest without campaigns)."""
         return cls.streams
+
+    @classmethod
+    def webhook_scheme(cls, config: BaseModel) -> WebhookScheme | None:
+        """How the vendor signs the webhooks it pushes to a link with this config; None: it
+        pushes none (its records come by polling only)."""
+        return None
+
+    @classmethod
+    def webhook_pages(cls, config: BaseModel, body: bytes) -> list[Page]:
+        """The records in a webhook's body (already verified), a page per stream, mapped as
+        the connector maps what it reads; raise ``WebhookUnreadable`` for a body it cannot
+        read. Pure: no HTTP, no state."""
+        raise WebhookUnreadable(f"the {cls.name} connector reads no webhooks")
 
     async def act(self, action: Action, payload: dict[str, Any]) -> dict[str, Any]:
         raise ActionNotSupported(f"{self.name} cannot {action.value}")

@@ -9,9 +9,10 @@ from __future__ import annotations
 from functools import cache
 from importlib.metadata import entry_points
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from pane.connectors.base import Connector
+from pane.connectors.webhooks import WebhookScheme
 
 GROUP = "pane.connectors"
 
@@ -53,3 +54,20 @@ def link_streams(connector: str, config: dict[str, object]) -> list[str]:
     except ValidationError:
         return sorted(stream.value for stream in connector_class.streams)
     return sorted(stream.value for stream in connector_class.streams_for(parsed))
+
+
+def webhook_scheme(
+    connector: str, config: dict[str, object]
+) -> tuple[type[Connector], BaseModel, WebhookScheme] | None:
+    """For a link that takes webhooks: its connector, its config as the connector reads it,
+    and how its vendor signs. None for one that takes none (or whose connector is gone, or
+    whose config no longer fits it)."""
+    connector_class = connectors().get(connector)
+    if connector_class is None or not connector_class.webhooks:
+        return None
+    try:
+        parsed = connector_class.config_model.model_validate(config)
+    except ValidationError:
+        return None
+    scheme = connector_class.webhook_scheme(parsed)
+    return None if scheme is None else (connector_class, parsed, scheme)

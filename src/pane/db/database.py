@@ -91,6 +91,15 @@ def user_scope(user_id: uuid.UUID) -> Scope:
     return Scope(f"SELECT set_config('pane.user_id', {_uuid(user_id)}, true)")
 
 
+def pushed_to_scope(link_id: uuid.UUID) -> Scope:
+    """A webhook pushed to a link, before its signature is checked: the workspace of the link
+    (none, if there is no such link), found by ``pane_webhook_workspace``."""
+    return Scope(
+        "SELECT set_config('pane.workspace_id',"
+        f" coalesce(pane_webhook_workspace({_uuid(link_id)})::text, ''), true)"
+    )
+
+
 def vendor_scope(vendor_id: uuid.UUID) -> Scope:
     return Scope(f"SELECT set_config('pane.vendor_id', {_uuid(vendor_id)}, true)")
 

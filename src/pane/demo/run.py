@@ -141,6 +141,26 @@ async def _links(
     return linked
 
 
+async def _subscribe(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    simulator: Simulator,
+    links: dict[str, str],
+    base_url: str,
+) -> None:
+    """Have each vendor that makes leads push them to its link, signed with a fresh secret (a
+    link made by an earlier demo showed its secret then, and never again)."""
+    for vendor in simulator.vendors:
+        if vendor.slug not in simulator.data:
+            continue
+        link_id = links[vendor.name]
+        rotated = await client.post(
+            f"/v1/links/{link_id}/webhook-secret", json={"overlap_seconds": 0}, headers=headers
+        )
+        secret = _expect(rotated, 201, f"making {vendor.name}'s webhook secret")["secret"]
+        simulator.subscribe(vendor.slug, f"{base_url}/v1/hooks/{link_id}", secret)
+
+
 async def _first_sync(
     client: httpx.AsyncClient, headers: dict[str, str], links: dict[str, str], console: Console
 ) -> dict[str, dict[str, Any]]:
@@ -242,13 +262,15 @@ async def run_demo(settings: Settings, options: DemoOptions) -> None:
             console.print(f"Linked {len(links)} simulated vendors; first sync:")
             runs = await _first_sync(client, headers, links, console)
             await _summary(client, headers, links, runs, console)
+            await _subscribe(client, headers, simulator, links, base_url)
         console.print(
             f"\npane is live at [bold]{base_url}[/] (API docs: {base_url}/docs)\n"
             f"  log in: {DEMO_EMAIL} / {DEMO_PASSWORD}\n"
             f"  POST {base_url}/v1/auth/login with those, then GET /v1/leads, /v1/campaigns,\n"
             f"  /v1/price-items/compare?sku=FW-200, /v1/assets with the access token.\n"
             f"The simulated vendors (http://127.0.0.1:{options.simulator_port}) add leads every"
-            f" {options.live_interval:g} s; pane syncs each link every"
+            f" {options.live_interval:g} s and push each to pane by signed webhook (see"
+            f" GET /v1/links/{{id}}/webhooks); pane also syncs each link every"
             f" {DEMO_SYNC_INTERVAL_SECONDS} s. Ctrl-C stops everything."
         )
         await asyncio.wait([api_task, vendors_task, worker_task], return_when="FIRST_COMPLETED")

@@ -12,6 +12,7 @@ from pane.models.price import PriceItem, PriceList
 from pane.models.sync import SyncCursor, SyncRun, SyncSeen
 from pane.models.user import RefreshToken, User
 from pane.models.vendor import Vendor, VendorLink
+from pane.models.webhook import WebhookDelivery
 from pane.models.workspace import Invitation, Membership, Workspace
 
 __all__ = [
@@ -36,5 +37,6 @@ __all__ = [
     "Vendor",
     "VendorApiKey",
     "VendorLink",
+    "WebhookDelivery",
     "Workspace",
 ]

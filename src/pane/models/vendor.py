@@ -1,5 +1,6 @@
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, UniqueConstraint, func, text
@@ -29,6 +30,13 @@ Index(
     postgresql_using="gin",
     postgresql_ops={"lower_name": "gin_trgm_ops"},
 )
+
+
+class LinkStatus(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+    NEEDS_REAUTH = "needs_reauth"
+    ERROR = "error"
 
 
 class VendorLink(Timestamps, Base):
@@ -67,7 +75,16 @@ class VendorLink(Timestamps, Base):
     sync_lease_owner: Mapped[uuid.UUID | None]
     sync_lease_until: Mapped[datetime | None]
     last_error: Mapped[str | None]
+    # The secret vendors sign pushed webhooks with, encrypted like the credentials, and during
+    # a rotation the one before it, which verifies until ``webhook_previous_secret_until``.
+    webhook_secret_encrypted: Mapped[str | None]
+    webhook_previous_secret_encrypted: Mapped[str | None]
+    webhook_previous_secret_until: Mapped[datetime | None]
 
     @property
     def has_credentials(self) -> bool:
         return self.credentials_encrypted is not None
+
+    @property
+    def has_webhook_secret(self) -> bool:
+        return self.webhook_secret_encrypted is not None

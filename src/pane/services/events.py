@@ -67,8 +67,9 @@ def events_from(changes: str, *, ids: str) -> str:
     entity_id, vendor_id, actor_type, actor_id, data``): an event for each of its rows, in one
     block of the workspace's sequence. ``$1`` is the workspace; ``ids`` names the parameter
     holding at least as many fresh event ids (UUIDv7) as there may be rows. Returns each
-    event's ``seq`` and ``type`` (computed, not read back: a member who just left may still
-    record that they left, though they can no longer read the workspace's events).
+    event's ``seq``, ``type`` and ``entity_id`` (computed, not read back: a member who just
+    left may still record that they left, though they can no longer read the workspace's
+    events).
 
     This is the only SQL in pane that inserts into ``events``."""
     return f"""
@@ -90,7 +91,8 @@ def events_from(changes: str, *, ids: str) -> str:
           SELECT seq.event_seq - n.total + n.n AS seq, ({ids}::uuid[])[n.n] AS id
         ) s
     )
-    SELECT seq.event_seq - n.total + n.n AS seq, n.type FROM numbered n CROSS JOIN seq
+    SELECT seq.event_seq - n.total + n.n AS seq, n.type, n.entity_id
+    FROM numbered n CROSS JOIN seq
     """
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable
-from enum import StrEnum
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -15,15 +16,17 @@ from sqlalchemy.exc import IntegrityError
 
 from pane.catalogue import EventType, LinkState, LinkUpdated, Payload
 from pane.connectors.base import Connector
-from pane.connectors.registry import connectors
+from pane.connectors.registry import connectors, webhook_scheme
+from pane.connectors.webhooks import new_secret
 from pane.db.database import Transaction
 from pane.errors import Conflict, Invalid, NotFound
 from pane.ids import new_id
 from pane.models import Vendor, VendorLink
 from pane.models.base import utcnow
+from pane.models.vendor import LinkStatus
 from pane.principal import Principal, VendorPrincipal, WorkspacePrincipal
 from pane.secrets import KeyRing
-from pane.services import events
+from pane.services import events, webhooks
 from pane.services.audit import record_audit
 from pane.services.events import NewEvent
 from pane.services.lists import BY_ID, ListQuery, Page
@@ -42,13 +45,6 @@ class LinkCheck(Protocol):
         credentials: dict[str, Any],
         holder: uuid.UUID,
     ) -> Awaitable[dict[str, Any]]: ...
-
-
-class LinkStatus(StrEnum):
-    ACTIVE = "active"
-    PAUSED = "paused"
-    NEEDS_REAUTH = "needs_reauth"
-    ERROR = "error"
 
 
 def _field_errors(exc: ValidationError, prefix: str) -> list[dict[str, str]]:
@@ -148,6 +144,13 @@ async def _record(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class CreatedLink:
+    link: VendorLink
+    # The link's webhook signing secret, shown this once; None for a link that takes none.
+    webhook_secret: str | None
+
+
 async def create_link(
     tx: Transaction,
     *,
@@ -160,8 +163,9 @@ async def create_link(
     check: LinkCheck,
     sync_interval_seconds: int = 900,
     full_resync_interval_seconds: int = 86400,
-) -> VendorLink:
-    """Validate, check against the vendor (422 with its reason if it refuses), then save."""
+) -> CreatedLink:
+    """Validate, check against the vendor (422 with its reason if it refuses), then save. A
+    link whose vendor pushes webhooks gets its signing secret."""
     connector_class = _connector(connector)
     config = validated_config(connector_class, config)
     validate_credentials(connector_class, credentials or {})
@@ -183,6 +187,7 @@ async def create_link(
     )
     if credentials is not None:
         credentials = working  # as the vendor left them: it may have rotated a refresh token
+    secret = new_secret() if webhook_scheme(connector, config) is not None else None
     link = VendorLink(
         workspace_id=actor.workspace_id,
         id=link_id,
@@ -194,6 +199,7 @@ async def create_link(
         created_by=getattr(actor, "user_id", None),
         sync_interval_seconds=sync_interval_seconds,
         full_resync_interval_seconds=full_resync_interval_seconds,
+        webhook_secret_encrypted=keyring.encrypt(secret.encode()) if secret else None,
     )
     tx.session.add(link)
     try:
@@ -201,7 +207,7 @@ async def create_link(
     except IntegrityError as exc:
         raise Conflict(f"this workspace already links vendor {vendor_id}") from exc
     await _record(tx, actor, link, EventType.LINK_CREATED)
-    return link
+    return CreatedLink(link, secret)
 
 
 def _scoped(principal: Principal) -> Any:
@@ -214,7 +220,8 @@ LINK_COLUMNS = (
     "id, workspace_id, vendor_id, connector, config,"
     " credentials_encrypted IS NOT NULL AS has_credentials, status, sync_interval_seconds,"
     " full_resync_interval_seconds, next_sync_at, last_synced_at, last_full_sync_at,"
-    " consecutive_failures, last_error, created_at, updated_at"
+    " consecutive_failures, last_error, webhook_secret_encrypted IS NOT NULL AS has_webhook_secret,"
+    " webhook_previous_secret_until, created_at, updated_at"
 )
 
 
@@ -325,8 +332,11 @@ async def set_link_status(
         return link
     if status is LinkStatus.ACTIVE and link.status == LinkStatus.NEEDS_REAUTH:
         raise Conflict("the vendor rejected this link's credentials; update them to resume")
+    resumed_from_pause = link.status == LinkStatus.PAUSED
     link.status = status.value
     await tx.session.flush()
+    if resumed_from_pause:
+        await webhooks.release_held(tx, workspace_id=link.workspace_id, link_id=link.id)
     event = EventType.LINK_PAUSED if status is LinkStatus.PAUSED else EventType.LINK_RESUMED
     await _record(tx, actor, link, event)
     return link
@@ -337,3 +347,45 @@ async def delete_link(tx: Transaction, *, actor: WorkspacePrincipal, link_id: uu
     await _record(tx, actor, link, EventType.LINK_DELETED)
     await tx.session.delete(link)
     await tx.session.flush()
+
+
+@dataclass(frozen=True, slots=True)
+class NewWebhookSecret:
+    secret: str
+    previous_valid_until: datetime | None
+
+
+async def rotate_webhook_secret(
+    tx: Transaction,
+    *,
+    actor: WorkspacePrincipal,
+    keyring: KeyRing,
+    link_id: uuid.UUID,
+    overlap_seconds: int,
+) -> NewWebhookSecret:
+    """A new signing secret for the link's webhooks, shown once. The one it replaces keeps
+    verifying for ``overlap_seconds`` while the vendor's side is changed over (0: it stops at
+    once)."""
+    link = await get_link(tx, principal=actor, link_id=link_id, for_update=True)
+    if webhook_scheme(link.connector, link.config) is None:
+        raise Conflict(
+            f"link {link_id} takes no webhooks: its {link.connector} connector (or its"
+            " manifest) declares none"
+        )
+    secret = new_secret()
+    previous = link.webhook_secret_encrypted
+    until = utcnow() + timedelta(seconds=overlap_seconds) if previous and overlap_seconds else None
+    link.webhook_previous_secret_encrypted = previous if until else None
+    link.webhook_previous_secret_until = until
+    link.webhook_secret_encrypted = keyring.encrypt(secret.encode())
+    await tx.session.flush()
+    await record_audit(
+        tx,
+        workspace_id=actor.workspace_id,
+        actor=actor.actor,
+        action="link.webhook_secret_rotated" if previous else "link.webhook_secret_created",
+        target_type="link",
+        target_id=link.id,
+        details={"previous_valid_until": until.isoformat() if until else None},
+    )
+    return NewWebhookSecret(secret, until)

@@ -18,11 +18,12 @@ from pane.connectors.records import Stream
 from pane.connectors.registry import link_streams
 from pane.db.database import Transaction
 from pane.errors import Conflict, Invalid, NotFound
+from pane.models.vendor import LinkStatus
 from pane.principal import WorkspacePrincipal
 from pane.services import events, outbox
 from pane.services.audit import record_audit
 from pane.services.events import NewEvent
-from pane.services.links import LinkStatus, get_link
+from pane.services.links import get_link
 from pane.services.lists import BY_ID, ListQuery, Page
 
 SYNC_QUEUE = outbox.QUEUE

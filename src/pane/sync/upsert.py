@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import cache
 
+import asyncpg
 import orjson
 
 from pane.connectors.records import PriceItemRecord, Record
@@ -48,6 +49,8 @@ class Written:
     updated: int = 0
     deleted: int = 0
     unchanged: int = 0
+    # the rows created, changed or deleted
+    changed_ids: tuple[uuid.UUID, ...] = ()
 
 
 def _stage_table(target: Target) -> str:
@@ -135,7 +138,8 @@ def _upsert_sql(target: Target) -> str:
         last_changes = CASE WHEN {changed_now}
                             THEN {_diff(target, "t", "EXCLUDED", deleted_at)}
                             ELSE '{{}}'::jsonb END
-      WHERE {changed_now} OR t.raw IS DISTINCT FROM EXCLUDED.raw
+      WHERE ({changed_now} OR t.raw IS DISTINCT FROM EXCLUDED.raw)
+        AND coalesce(EXCLUDED.vendor_updated_at >= t.vendor_updated_at, true)
       RETURNING t.id, t.external_id, t.deleted_at,
         {"t.version" if target.versioned else "NULL::integer AS version"},
         t.xmax = 0 AS inserted, coalesce(t.last_changes, '{{}}'::jsonb) AS diff
@@ -147,7 +151,13 @@ def _upsert_sql(target: Target) -> str:
 @cache
 def _events_sql(target: Target) -> str:
     """The events of what ``_upsert_sql`` wrote: ``$1`` the workspace, ``$2`` the vendor,
-    ``$3`` the link (the actor), ``$4`` the run and ``$5`` fresh event ids."""
+    ``$3`` the link (the actor), ``$4`` the run or ``$6`` the webhook delivery that brought
+    them, and ``$5`` fresh event ids."""
+    brought_by = (
+        "jsonb_build_object('external_id', c.external_id, 'run_id', $4::text)"
+        " || CASE WHEN $6::text IS NULL THEN '{}'::jsonb"
+        " ELSE jsonb_build_object('delivery_id', $6::text) END"
+    )
     return f"""
     WITH changes AS (
       SELECT
@@ -158,9 +168,8 @@ def _events_sql(target: Target) -> str:
         c.id AS entity_id, $2::uuid AS vendor_id, 'connector'::text AS actor_type,
         $3::uuid AS actor_id,
         CASE WHEN c.inserted OR (c.deleted_at IS NOT NULL AND c.diff ? 'deleted_at')
-          THEN jsonb_build_object('external_id', c.external_id, 'run_id', $4::text)
-          ELSE jsonb_build_object('external_id', c.external_id, 'run_id', $4::text,
-                                  'changed', c.diff, 'version', c.version)
+          THEN {brought_by}
+          ELSE {brought_by} || jsonb_build_object('changed', c.diff, 'version', c.version)
         END AS data
       FROM {_written_table(target)} c
       WHERE c.inserted OR c.diff <> '{{}}'::jsonb
@@ -209,7 +218,8 @@ ON CONFLICT (workspace_id, vendor_id, external_id) DO NOTHING
 """
 
 
-def _counted(types: Counter[str], target: Target, staged: int) -> Written:
+def _counted(appended: list[asyncpg.Record], target: Target, staged: int) -> Written:
+    types = Counter(row["type"] for row in appended)
     created = types[target.event("created").value]
     updated = types[target.event("updated").value]
     deleted = types[target.event("deleted").value]
@@ -218,6 +228,7 @@ def _counted(types: Counter[str], target: Target, staged: int) -> Written:
         updated=updated,
         deleted=deleted,
         unchanged=staged - created - updated - deleted,
+        changed_ids=tuple(row["entity_id"] for row in appended),
     )
 
 
@@ -230,12 +241,15 @@ async def write_page(
     vendor_id: uuid.UUID,
     vendor_name: str,
     link_id: uuid.UUID,
-    run_id: uuid.UUID,
-    remember_seen: bool,
+    run_id: uuid.UUID | None,
+    delivery_id: uuid.UUID | None = None,
+    remember_seen: bool = False,
     turn: Turn | None = None,
 ) -> Written:
     """Upsert ``records`` (the caller's transaction, scoped to the workspace) and append their
-    events. With ``remember_seen`` (a full resync) their ids are noted for the final sweep.
+    events, which name the sync run or the webhook delivery that brought them. A record the
+    vendor changed before the row's own last change (an older update arriving late) changes
+    nothing. With ``remember_seen`` (a full resync) their ids are noted for the final sweep.
     ``turn``, when given, is awaited between the rows and their events: until it returns, this
     transaction holds no lock the page before it needs, unless both write a row (see above).
     One page per transaction: the staging rows are cleared at commit."""
@@ -276,10 +290,17 @@ async def write_page(
     if turn is not None:
         await turn()
     appended = await events.append(
-        tx, workspace_id, _events_sql(target), vendor_id, link_id, str(run_id), fresh_ids(len(rows))
+        tx,
+        workspace_id,
+        _events_sql(target),
+        vendor_id,
+        link_id,
+        str(run_id) if run_id else None,
+        fresh_ids(len(rows)),
+        str(delivery_id) if delivery_id else None,
     )
     # a record superseded by a later one of the same id in the page counts as unchanged
-    return _counted(Counter(row["type"] for row in appended), target, len(records))
+    return _counted(appended, target, len(records))
 
 
 async def sweep_unseen(

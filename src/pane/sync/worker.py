@@ -14,8 +14,10 @@ import asyncio
 import uuid
 from typing import Any
 
+import asyncpg
+import sqlalchemy.exc
 import structlog
-from arq import cron, func
+from arq import Retry, cron, func
 from arq.connections import RedisSettings
 from arq.worker import Worker
 
@@ -23,19 +25,28 @@ from pane.config import Settings
 from pane.connectors.registry import connectors
 from pane.db.database import Database
 from pane.db.safety import assert_runtime_role_is_safe
+from pane.errors import OUTAGES
 from pane.heap import freeze_startup_objects
 from pane.secrets import load_key_ring
 from pane.services import changes, outbox
 from pane.services.auth import purge_expired_refresh_tokens
 from pane.services.commits import follow_ups
 from pane.services.sync import SYNC_QUEUE, enqueue_sync
-from pane.sync import runs
+from pane.sync import inbox, runs
 from pane.sync.engine import SyncDeps
 from pane.sync.engine import sync_link as run_sync
 
 log = structlog.get_logger("pane.worker")
 
 DUE_LINKS_PER_TICK = 500
+# Failures that pass: the job is run again a little later. Besides an outage, every pooled
+# connection busy, or a deadlock with a sync writing the same rows.
+TRANSIENT = (
+    *OUTAGES,
+    sqlalchemy.exc.TimeoutError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
+)
 RELAY_EVERY_SECONDS = 5
 
 
@@ -57,6 +68,22 @@ async def sync_link(
         run_id=uuid.UUID(run_id) if run_id else None,
     )
     return [result.status for result in results]
+
+
+async def apply_webhook(ctx: dict[str, Any], *, workspace_id: str, delivery_id: str) -> str:
+    """A stored webhook delivery, applied (``pane.sync.inbox``). A database that is away or
+    busy, or a deadlock with a sync writing the same rows, is tried again with backoff."""
+    try:
+        applied = await inbox.apply_delivery(
+            ctx["sync"].database,
+            workspace_id=uuid.UUID(workspace_id),
+            delivery_id=uuid.UUID(delivery_id),
+        )
+    except TRANSIENT as exc:
+        tries = int(ctx.get("job_try", 1))
+        log.warning("webhook not applied yet", delivery_id=delivery_id, error=str(exc), tries=tries)
+        raise Retry(defer=min(2**tries, 60)) from exc
+    return "gone" if applied is None else applied.status
 
 
 async def enqueue_due_links(ctx: dict[str, Any]) -> int:
@@ -136,6 +163,7 @@ def build_worker(settings: Settings, *, handle_signals: bool = True) -> Worker:
     return Worker(
         functions=[
             func(sync_link, name="sync_link", timeout=settings.sync_job_timeout_seconds),
+            func(apply_webhook, name="apply_webhook", max_tries=8),
             enqueue_due_links,
             purge_refresh_tokens,
             relay_outbox,

@@ -5,6 +5,10 @@ are whichever of ``api_key``, ``token``, ``username``, ``password``, ``client_id
 ``client_secret`` and ``refresh_token`` the manifest's auth needs. Each stream is read page by
 page, each page mapped and yielded before the next is fetched, so memory stays flat however
 long the stream. Incremental streams carry as cursor the highest change time seen (ISO 8601).
+
+A manifest with a ``webhooks`` section also takes records the vendor pushes: signed as its
+``signature`` says, found in the body at each ``records`` entry's path and mapped with that
+stream's fields, exactly as a read would map them.
 """
 
 from __future__ import annotations
@@ -30,9 +34,11 @@ from pane.connectors.generic_rest.manifest import (
     BasicAuth,
     ClientCredentialsAuth,
     GenericRestConfig,
+    HmacSha256Signature,
     Manifest,
     RefreshTokenAuth,
     StreamSpec,
+    WebhookRecords,
 )
 from pane.connectors.generic_rest.mapping import (
     Mapper,
@@ -45,6 +51,12 @@ from pane.connectors.generic_rest.mapping import (
 from pane.connectors.generic_rest.paginators import PageRequest, PaginationLoop, paginator_for
 from pane.connectors.http import auth as flows
 from pane.connectors.records import MappedBatch, Page, Stream
+from pane.connectors.webhooks import (
+    HmacSha256,
+    StandardWebhooks,
+    WebhookScheme,
+    WebhookUnreadable,
+)
 
 __all__ = [
     "GenericRest",
@@ -132,6 +144,8 @@ class GenericRest(Connector):
     credentials_model = GenericRestCredentials
     # What a manifest can declare; a stream the link's manifest does not declare reads empty.
     streams: ClassVar[frozenset[Stream]] = frozenset(Stream)
+    # Whether a link does depends on its manifest's webhooks section.
+    webhooks: ClassVar[bool] = True
 
     config: GenericRestConfig
     credentials: GenericRestCredentials
@@ -204,6 +218,51 @@ class GenericRest(Connector):
     def streams_for(cls, config: BaseModel) -> frozenset[Stream]:
         assert isinstance(config, GenericRestConfig)
         return frozenset(config.manifest.streams)
+
+    @classmethod
+    def webhook_scheme(cls, config: BaseModel) -> WebhookScheme | None:
+        assert isinstance(config, GenericRestConfig)
+        webhooks = config.manifest.webhooks
+        if webhooks is None:
+            return None
+        signature = webhooks.signature
+        if isinstance(signature, HmacSha256Signature):
+            return HmacSha256(
+                header=signature.header,
+                prefix=signature.prefix,
+                encoding=signature.encoding,
+                id_header=signature.id_header,
+            )
+        return StandardWebhooks(tolerance_seconds=signature.tolerance_seconds)
+
+    @classmethod
+    def webhook_pages(cls, config: BaseModel, body: bytes) -> list[Page]:
+        """A page per stream the body carries records of, in the order the manifest's
+        ``webhooks.records`` name them. An entry whose path the body lacks is skipped if
+        another entry finds records (a vendor pushing leads and deals in bodies of their own);
+        a body where none does is unreadable."""
+        assert isinstance(config, GenericRestConfig)
+        webhooks = config.manifest.webhooks
+        if webhooks is None:
+            raise WebhookUnreadable("the link's manifest declares no webhooks")
+        document = _webhook_document(body)
+        found: dict[Stream, list[Any]] = {}
+        for entry in webhooks.records:
+            items = _webhook_records(document, entry)
+            if items is not None:
+                found.setdefault(entry.stream, []).extend(items)
+        if not found:
+            looked = " or ".join(repr(entry.path) for entry in webhooks.records)
+            raise WebhookUnreadable(
+                f"the body has nothing at {looked}, where the manifest's webhooks.records "
+                "look for records"
+            )
+        pages = []
+        for stream, items in found.items():
+            mapped = Mapper(stream, config.manifest.streams[stream]).map_page(items)
+            if mapped.records or mapped.failures:
+                pages.append(Page(stream=stream, records=mapped.records, failures=mapped.failures))
+        return pages
 
     @property
     def declared_streams(self) -> list[Stream]:
@@ -318,6 +377,48 @@ def _records(body: Any, spec: StreamSpec, *, strict: bool = False) -> list[Any]:
         what = "nothing" if found is None else f"a {type(found).__name__}"
         raise ConnectorError(f"the answer has no list of records {where} (found {what})")
     return found
+
+
+def _webhook_document(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            raise WebhookUnreadable(
+                f"the body is not UTF-8 text (at byte offset {bad.start})"
+            ) from None
+        raise WebhookUnreadable(
+            f"the body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return "a string" if isinstance(value, str) else f"a {type(value).__name__}"
+
+
+def _webhook_records(document: Any, entry: WebhookRecords) -> list[Any] | None:
+    """The records ``entry`` points at (an object is one record), None if the body has
+    nothing there."""
+    found = get_path(document, compile_path(entry.path)) if entry.path else document
+    if isinstance(found, list):
+        return found
+    if isinstance(found, dict):
+        return [found]
+    if found is None and entry.path:
+        return None
+    where = f"at {entry.path!r}" if entry.path else "as a whole"
+    raise WebhookUnreadable(
+        f"the body {where} is {_json_type(found)}, not a {entry.stream.value} record (a JSON "
+        "object) or a list of them"
+    )
 
 
 def _absolute(root: str, path: str) -> str:

@@ -16,6 +16,10 @@
           first_name: contact.name.given
           vendor_status: {type: map, path: status, values: {A: accepted}, default: other}
           updated_at: {type: datetime, path: modified, format: "%d/%m/%Y %H:%M"}
+    webhooks:
+      signature: {type: hmac_sha256, header: X-Signature, prefix: "sha256="}
+      records:
+        - {stream: leads, path: payload.lead}
 
 Every model refuses unknown keys, so a typo is an error naming the key, not a silent no-op.
 """
@@ -39,6 +43,7 @@ from pydantic import (
 )
 
 from pane.connectors.records import RECORD_TYPES, Stream
+from pane.connectors.webhooks import DEFAULT_TOLERANCE_SECONDS
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 DottedPath = Annotated[
@@ -49,6 +54,12 @@ DottedPath = Annotated[
         "(`contact.name.given`); a number picks a list item, `*` every item.",
         examples=["contact.name.given", "products.*.sku"],
     ),
+]
+RecordsPath = Annotated[str, StringConstraints(max_length=500, pattern=r"^([^.\s]+(\.[^.\s]+)*)?$")]
+# An HTTP header name (RFC 9110's token).
+HeaderName = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$"),
 ]
 SPECIAL_DATE_FORMATS = ("iso8601", "epoch", "epoch_ms")
 
@@ -304,9 +315,9 @@ class StreamSpec(_Model):
     page_size: Annotated[int, Field(ge=1, le=10_000)] = 100
     page_size_param: Name | None = Field(default=None, description="e.g. `limit`, `per_page`.")
     pagination: Pagination = Field(default_factory=NoPagination)
-    records_path: Annotated[
-        str, StringConstraints(max_length=500, pattern=r"^([^.\s]+(\.[^.\s]+)*)?$")
-    ] = Field(default="", description="Where the records sit; empty: the body is the list.")
+    records_path: RecordsPath = Field(
+        default="", description="Where the records sit; empty: the body is the list."
+    )
     incremental: Incremental | None = None
     deleted_field: DottedPath | None = Field(
         default=None, description="A record whose value here is true is a deletion."
@@ -317,6 +328,76 @@ class StreamSpec(_Model):
     fields: dict[Name, FieldMapping] = Field(
         description="Normalized field → where it comes from: a dotted path, or a transform. "
         + "; ".join(f"{stream.value}: {', '.join(_targets(stream))}" for stream in RECORD_TYPES),
+    )
+
+
+# --- webhooks --------------------------------------------------------------------------------
+
+
+class StandardWebhooksSignature(_Model):
+    """Standard Webhooks v1 (standardwebhooks.com): `webhook-id`, `webhook-timestamp` and
+    `webhook-signature` headers, an HMAC-SHA256 of id, timestamp and body keyed with the link's
+    `whsec_` secret. Deliveries older or newer than `tolerance_seconds` are refused."""
+
+    type: Literal["standard_webhooks"] = "standard_webhooks"
+    tolerance_seconds: Annotated[int, Field(ge=30, le=3600)] = Field(
+        default=DEFAULT_TOLERANCE_SECONDS,
+        description="How far the webhook-timestamp may be from pane's clock, in seconds.",
+    )
+
+
+class HmacSha256Signature(_Model):
+    """An HMAC-SHA256 of the raw body, keyed with the link's secret exactly as pasted into the
+    vendor's portal, sent in one header (GitHub's `X-Hub-Signature-256: sha256=<hex>`). With
+    no timestamp there is no replay window; deliveries are told apart by `id_header`, or
+    without one by the body itself (an identical body is a duplicate)."""
+
+    type: Literal["hmac_sha256"] = "hmac_sha256"
+    header: HeaderName = Field(
+        description="The header holding the signature.", examples=["X-Hub-Signature-256"]
+    )
+    prefix: Annotated[str, StringConstraints(max_length=50)] = Field(
+        default="", description="Before the signature in the header, e.g. `sha256=`."
+    )
+    encoding: Literal["hex", "base64"] = Field(
+        default="hex", description="How the signature is written."
+    )
+    id_header: HeaderName | None = Field(
+        default=None,
+        description="The header with the vendor's id for the delivery (what a redelivery "
+        "repeats), if it sends one.",
+        examples=["X-GitHub-Delivery"],
+    )
+
+
+Signature = Annotated[StandardWebhooksSignature | HmacSha256Signature, Field(discriminator="type")]
+
+
+class WebhookRecords(_Model):
+    """Where a webhook's body carries records of one stream. They are mapped with that
+    stream's `fields` (and `deleted_field`), like the records a sync reads."""
+
+    stream: Stream = Field(description="One of the manifest's `streams`.")
+    path: RecordsPath = Field(
+        default="",
+        description="Where the records sit in the body: keys joined by dots, leading to one "
+        "record object or a list of them; empty: the body itself.",
+        examples=["data", "payload.leads"],
+    )
+
+
+class Webhooks(_Model):
+    """The vendor also pushes records, in webhooks to the link's `POST /v1/hooks/{link_id}`,
+    signed with the link's webhook secret."""
+
+    signature: Signature = Field(
+        default_factory=StandardWebhooksSignature,
+        description="How the vendor signs each delivery; Standard Webhooks if not said.",
+    )
+    records: list[WebhookRecords] = Field(
+        min_length=1,
+        description="Where each stream's records sit in a body. A body needs to carry at "
+        "least one of them; entries of the same stream are read as one page.",
     )
 
 
@@ -331,7 +412,8 @@ def _parsed(value: Any) -> Any:
 
 
 class Manifest(_Model):
-    """One vendor API: where it is, how to authenticate, and how to read each stream."""
+    """One vendor API: where it is, how to authenticate, how to read each stream, and the
+    webhooks it pushes, if any."""
 
     version: Literal[1] = 1
     title: Name | None = None
@@ -342,6 +424,9 @@ class Manifest(_Model):
     auth: Auth = Field(default_factory=NoAuth)
     streams: dict[Stream, StreamSpec] = Field(
         min_length=1, description="The first one is read by the link check."
+    )
+    webhooks: Webhooks | None = Field(
+        default=None, description="If the vendor pushes records too: how it signs, and where."
     )
 
     @model_validator(mode="after")
@@ -362,9 +447,20 @@ class Manifest(_Model):
                 problems.append(
                     f"streams.{stream.value}.fields: {', '.join(missing)} must be mapped"
                 )
+        if self.webhooks is not None:
+            problems.extend(self._undeclared_webhook_streams(self.webhooks))
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _undeclared_webhook_streams(self, webhooks: Webhooks) -> list[str]:
+        declared = ", ".join(stream.value for stream in self.streams)
+        return [
+            f"webhooks.records.{index}.stream: the manifest has no {entry.stream.value} "
+            f"stream, whose fields would map these records (it has: {declared})"
+            for index, entry in enumerate(webhooks.records)
+            if entry.stream not in self.streams
+        ]
 
 
 class GenericRestConfig(_Model):

@@ -6,6 +6,10 @@ tests and the sync benchmark. It runs over loopback like any vendor would.
 
     Simulator(leads_per_vendor=10, leads={"globex": 800_000})   # one big vendor
 
+With ``live_interval`` each vendor makes a lead and moves one on at that pace, and the
+vendors told where (``subscribe``) push each as it happens, by webhook signed per Standard
+Webhooks, the way their manifests' ``webhooks:`` sections describe.
+
 Serving a page costs a bisection and a slice of the vendor's change-ordered leads, so paging
 through hundreds of thousands of leads stays linear. ``pane.demo.manifests`` holds the
 ``generic_rest`` manifests and the link each vendor needs.
@@ -15,19 +19,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
+import orjson
+import structlog
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
+from pane.connectors.webhooks import StandardWebhooks
 from pane.demo.simulator.acme import AcmeNetworks
 from pane.demo.simulator.globex import GlobexSecurity
 from pane.demo.simulator.initech import InitechCloud
 from pane.demo.simulator.northwind import NorthwindDistribution
-from pane.demo.simulator.store import VendorData, seeded
+from pane.demo.simulator.store import Lead, VendorData, seeded
+
+log = structlog.get_logger("pane.simulator")
+PUSH_TIMEOUT_SECONDS = 10
 
 # The credentials each simulated vendor accepts until it is told to ``revoke()`` them: what a
 # demo link holds (see ``pane.demo.manifests.demo_links``).
@@ -37,6 +50,14 @@ DEMO_CREDENTIALS: dict[str, dict[str, str]] = {
     "initech": {"username": "pane-demo", "password": "initech-demo-password"},
     "northwind": {"token": "northwind-demo-token"},
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    """Where a vendor pushes its leads, and the secret it signs them with."""
+
+    url: str
+    secret: str
 
 
 @dataclass(frozen=True)
@@ -86,6 +107,8 @@ class Simulator:
         )
         self.northwind = NorthwindDistribution(DEMO_CREDENTIALS["northwind"]["token"])
         self.live_interval = live_interval
+        self.subscribers: dict[str, Subscriber] = {}
+        self.pushed = 0
         self.app = Starlette(
             routes=[
                 Mount(f"/{vendor.slug}", routes=vendor.routes())
@@ -145,6 +168,44 @@ class Simulator:
         else:
             raise KeyError(slug)
 
+    def subscribe(self, slug: str, url: str, secret: str) -> None:
+        """From now on ``slug`` pushes the leads it makes or moves to ``url``."""
+        if slug not in self.data:
+            raise KeyError(f"{slug} has no leads to push")
+        self.subscribers[slug] = Subscriber(url, secret)
+
+    async def push(self, client: httpx.AsyncClient, slug: str, leads: list[Lead], kind: str) -> int:
+        """Each lead in a webhook of its own, as the vendor's API lists it; how many were
+        taken. One that is refused or unanswered is not sent again: the next sync reads it."""
+        subscriber = self.subscribers.get(slug)
+        if subscriber is None:
+            return 0
+        vendor = getattr(self, slug)
+        taken = 0
+        for lead in leads:
+            body = orjson.dumps({"type": f"lead.{kind}", "data": vendor.lead_json(lead)})
+            headers = StandardWebhooks().sign(
+                subscriber.secret,
+                body,
+                webhook_id=f"msg_{uuid.uuid4().hex}",
+                timestamp=int(time.time()),
+            )
+            try:
+                answer = await client.post(
+                    subscriber.url,
+                    content=body,
+                    headers={**headers, "content-type": "application/json"},
+                )
+            except httpx.HTTPError as exc:
+                log.warning("webhook not delivered", vendor=slug, error=str(exc))
+                continue
+            if answer.is_success:
+                taken += 1
+            else:
+                log.warning("webhook refused", vendor=slug, status=answer.status_code)
+        self.pushed += taken
+        return taken
+
     @asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[dict[str, Any]]:
         task = asyncio.create_task(self._live()) if self.live_interval else None
@@ -158,9 +219,13 @@ class Simulator:
 
     async def _live(self) -> None:
         assert self.live_interval
-        while True:
-            await asyncio.sleep(self.live_interval)
-            self.advance(new=1, changed=1)
+        async with httpx.AsyncClient(timeout=PUSH_TIMEOUT_SECONDS) as client:
+            while True:
+                await asyncio.sleep(self.live_interval)
+                for slug, data in self.data.items():
+                    made, moved = data.add_leads(1), data.change_leads(1)
+                    await self.push(client, slug, made, "created")
+                    await self.push(client, slug, moved, "updated")
 
 
-__all__ = ["DEMO_CREDENTIALS", "SimulatedVendor", "Simulator", "VendorData"]
+__all__ = ["DEMO_CREDENTIALS", "SimulatedVendor", "Simulator", "Subscriber", "VendorData"]

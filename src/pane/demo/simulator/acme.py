@@ -62,7 +62,7 @@ class AcmeNetworks:
         return scheme.lower() == "bearer" and token in self.tokens
 
     @staticmethod
-    def _lead(lead: Lead) -> dict[str, Any]:
+    def lead_json(lead: Lead) -> dict[str, Any]:
         return {
             "leadId": lead.id,
             "firstName": lead.first_name,
@@ -101,7 +101,7 @@ class AcmeNetworks:
         cursor = None
         if page and start + size < len(ordered):
             cursor = encode_cursor(f"{page[-1].updated_at.isoformat()}|{page[-1].id}")
-        return json_response({"data": [self._lead(x) for x in page], "nextCursor": cursor})
+        return json_response({"data": [self.lead_json(x) for x in page], "nextCursor": cursor})
 
     async def campaigns(self, request: Request) -> Response:
         if not self._authorized(request):

@@ -47,7 +47,7 @@ class GlobexSecurity:
         self.data = data
         self.api_key = api_key
 
-    def _lead(self, lead: Lead) -> dict[str, Any]:
+    def lead_json(self, lead: Lead) -> dict[str, Any]:
         return {
             "lead_ref": lead.id,
             "first_name": lead.first_name,
@@ -82,7 +82,7 @@ class GlobexSecurity:
         except ValueError:
             return problem(400, "modified_after must be DD/MM/YYYY HH:MM")
         start = self.data.first_changed_at_or_after(since)
-        return _page_of(request, self.data.by_change(), self._lead, start)
+        return _page_of(request, self.data.by_change(), self.lead_json, start)
 
     def _state(self, campaign: Campaign) -> str:
         if campaign.starts > self.data.clock:

@@ -57,7 +57,7 @@ class InitechCloud:
         self.requests = 0
 
     @staticmethod
-    def _lead(lead: Lead) -> dict[str, Any]:
+    def lead_json(lead: Lead) -> dict[str, Any]:
         return {
             "uid": lead.id,
             "contact": {
@@ -112,7 +112,7 @@ class InitechCloud:
             return problem(400, "offset and since are integers")
         start = self.data.first_changed_at_or_after(since)
         chunk, headers = _linked(self.data.by_change(), start, request, offset)
-        return json_response([self._lead(x) for x in chunk], headers=headers)
+        return json_response([self.lead_json(x) for x in chunk], headers=headers)
 
     async def campaigns(self, request: Request) -> Response:
         if refused := await self._refused(request):

@@ -223,13 +223,15 @@ class VendorData:
             added.append(lead)
         return added
 
-    def change_leads(self, count: int) -> None:
+    def change_leads(self, count: int) -> list[Lead]:
         """Move some leads on in the vendor's own pipeline (and so in their updated_at)."""
         live = [lead for lead in self.leads if not lead.deleted]
-        for lead in self._random.sample(live, min(count, len(live))):
+        moved = self._random.sample(live, min(count, len(live)))
+        for lead in moved:
             lead.status = (lead.status + 1) % 4
             lead.updated_at = self._tick()
             self._moved = True
+        return moved
 
     def delete_leads(self, count: int) -> list[Lead]:
         live = [lead for lead in self.leads if not lead.deleted]
