@@ -42,7 +42,7 @@ from typing import IO
 
 import asyncpg
 
-from bench.servers import bench_servers, database_url, free_port, server_user
+from bench.servers import bench_servers, database_url, ensure_database, free_port, server_user
 from pane.db.migrate import upgrade
 from pane.principal import ApiKeyPrincipal
 from pane.services.leads import LeadFilters, lead_list
@@ -54,17 +54,6 @@ LEADS = 1_000_000
 DATABASE = "pane_bench"
 SIGNING_KEY = b"bench-signing-key-0123456789abcdef0123456789"
 ROOT = Path(__file__).resolve().parents[1]
-
-
-async def _ensure_database(admin_server: str) -> None:
-    connection = await asyncpg.connect(
-        database_url(admin_server, user=server_user(admin_server), database="postgres")
-    )
-    try:
-        if not await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DATABASE):
-            await connection.execute(f'CREATE DATABASE "{DATABASE}"')
-    finally:
-        await connection.close()
 
 
 async def seed(owner_url: str) -> list[tuple[str, str]]:
@@ -252,6 +241,15 @@ def wrk(
         script.write(_LUA % entries)
         if delay_ms is not None:
             script.write(_PACED % delay_ms)
+    try:
+        return run_wrk(port, Path(script.name), duration, connections)
+    finally:
+        os.unlink(script.name)
+
+
+def run_wrk(port: int, script: Path, duration: int, connections: int) -> dict[str, float]:
+    """wrk with 2 threads and ``script`` against the server on ``port``: requests answered,
+    req/s, p50 and p99 (ms). Any answer that is not 2xx fails the run."""
     output = subprocess.run(
         [
             "wrk",
@@ -263,17 +261,17 @@ def wrk(
             f"{duration}s",
             "--latency",
             "-s",
-            script.name,
+            str(script),
             f"http://127.0.0.1:{port}",
         ],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    os.unlink(script.name)
     if "Non-2xx" in output:
         raise RuntimeError("server answered errors under load:\n" + output)
     return {
+        "requests": float(re.search(r"(\d+) requests in", output).group(1)),  # type: ignore[union-attr]
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),  # type: ignore[union-attr]
         "p50": _ms(re.search(r"50%\s+([\d.]+\w+)", output).group(1)),  # type: ignore[union-attr]
         "p99": _ms(re.search(r"99%\s+([\d.]+\w+)", output).group(1)),  # type: ignore[union-attr]
@@ -348,7 +346,7 @@ def main() -> None:
         sys.exit("bench/api.py needs wrk (apt-get install wrk)")
 
     with bench_servers(DATABASE) as (admin_server, redis_url):
-        asyncio.run(_ensure_database(admin_server))
+        asyncio.run(ensure_database(admin_server, DATABASE))
         owner_url = database_url(admin_server, user=server_user(admin_server), database=DATABASE)
         app_url = database_url(admin_server, user="pane_app", database=DATABASE)
         owners = asyncio.run(seed(owner_url))

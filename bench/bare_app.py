@@ -1,5 +1,7 @@
-"""The baseline for bench/api.py: Starlette + an asyncpg pool + orjson, connected as the table
-owner (no RLS), running exactly the SQL pane's list endpoint runs. No auth, no middleware."""
+"""The baselines: Starlette + an asyncpg pool + orjson, connected as the table owner (no RLS),
+no auth, no middleware. For bench/api.py, exactly the SQL pane's list endpoint runs; for
+bench/webhooks.py, one ``INSERT`` per pushed webhook (no signature check), deduplicated on the
+vendor's id as pane's inbox is."""
 
 from __future__ import annotations
 
@@ -48,4 +50,32 @@ async def leads(request: Request) -> Response:
     )
 
 
-app = Starlette(routes=[Route("/v1/leads", leads)], lifespan=lifespan)
+BARE_INBOX = """
+CREATE TABLE IF NOT EXISTS bench_bare_inbox (
+  id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  link_id uuid NOT NULL,
+  webhook_id text NOT NULL,
+  received_at timestamptz NOT NULL DEFAULT now(),
+  body bytea NOT NULL,
+  UNIQUE (link_id, webhook_id)
+)
+"""
+
+
+async def hook(request: Request) -> Response:
+    body = await request.body()
+    async with request.app.state.pool.acquire() as connection:
+        await connection.execute(
+            "INSERT INTO bench_bare_inbox (link_id, webhook_id, body) VALUES ($1, $2, $3)"
+            " ON CONFLICT DO NOTHING",
+            uuid.UUID(request.path_params["link_id"]),
+            request.headers["webhook-id"],
+            body,
+        )
+    return Response(b'{"status":"received"}', status_code=202, media_type="application/json")
+
+
+app = Starlette(
+    routes=[Route("/v1/leads", leads), Route("/v1/hooks/{link_id}", hook, methods=["POST"])],
+    lifespan=lifespan,
+)

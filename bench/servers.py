@@ -68,3 +68,15 @@ async def fresh_database(admin_server: str, database: str) -> str:
     owner_url = database_url(admin_server, user=server_user(admin_server), database=database)
     await upgrade(owner_url)
     return owner_url
+
+
+async def ensure_database(admin_server: str, name: str) -> None:
+    """Create the benchmark's database on the server unless it is there (kept between runs)."""
+    connection = await asyncpg.connect(
+        database_url(admin_server, user=server_user(admin_server), database="postgres")
+    )
+    try:
+        if not await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
