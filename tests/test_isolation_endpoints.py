@@ -141,6 +141,8 @@ def _link_cases(method: str, suffix: str, vendor_status: int) -> Case:
         body = None
         if method == "PATCH":
             body = _smuggle({"config": {"base_url": "https://attacker.example"}})
+        if method == "PUT":
+            body = _smuggle({"lead_fields": ["notes", "owner_id"]})
         for who in ("owner", "key"):
             await attempt(w, who, method, template, {"link_id": w.b.link_id}, 404, body=body)
         await attempt(
@@ -161,8 +163,9 @@ for _method, _suffix, _vendor in (
     ("POST", "/resume", 403),
     ("POST", "/sync", 403),
     ("GET", "/runs", 403),
-    ("GET", "/webhooks", 403),
+    ("GET", "/webhooks", 404),
     ("POST", "/webhook-secret", 403),
+    ("PUT", "/disclosure", 403),
 ):
     case(_method, "/v1/links/{link_id}" + _suffix)(_link_cases(_method, _suffix, _vendor))
 
@@ -208,8 +211,17 @@ async def _get_webhook(w: World, db: asyncpg.Connection) -> None:
         log = await fetch(w, who, f"/v1/links/{w.a.link_id}/webhooks?limit=200")
         assert str(theirs) not in log.text
     await attempt(
-        w, "vendor", "GET", template, {"link_id": w.b.link_id, "delivery_id": theirs}, 403
+        w, "vendor", "GET", template, {"link_id": w.b.link_id, "delivery_id": theirs}, 404
     )
+    # A's vendor reads what it pushed to A's link, and nothing of B's under it
+    pushed = await fetch(w, "vendor", f"/v1/links/{w.a.link_id}/webhooks?limit=200")
+    mine = await db.fetchval(
+        "SELECT count(*) FROM webhook_inbox WHERE workspace_id = $1 AND link_id = $2",
+        w.a.workspace_id,
+        w.a.link_id,
+    )
+    assert len(pushed.json()["items"]) == mine > 0
+    await fetch(w, "vendor", f"/v1/links/{w.a.link_id}/webhooks/{theirs}", 404)
 
 
 @case("POST", "/v1/links/{link_id}/webhooks/{delivery_id}/replay")

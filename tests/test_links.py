@@ -41,6 +41,9 @@ LINK_FIELDS = {
     "last_error",
     "has_webhook_secret",
     "webhook_previous_secret_until",
+    "disclosed_lead_fields",
+    "disclosure_agreed_by",
+    "disclosure_agreed_at",
     "created_at",
     "updated_at",
 }

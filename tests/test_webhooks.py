@@ -5,6 +5,8 @@ replayable; a paused link holds deliveries until it resumes, a deleted one refus
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import signal
 import time
 import uuid
@@ -26,7 +28,7 @@ from pane.services import outbox
 from pane.sync.inbox import apply_delivery
 from pane.sync.worker import apply_webhook
 from tests.conftest import Servers, running_app
-from tests.factories import Account, assert_problem, other_redis_db
+from tests.factories import Account, assert_problem, bearer, other_redis_db
 from tests.processes import start_worker, wait_for
 
 SIGNING = StandardWebhooks()
@@ -519,3 +521,56 @@ async def test_a_delivery_the_worker_cannot_apply_for_an_outage_is_tried_again_l
             assert retried.value.defer_score == seconds * 1000
     finally:
         await away.dispose()
+
+
+async def test_a_vendor_reads_the_webhooks_it_pushed_while_its_link_is_active(api, http, loopback):
+    owner = await api.signup()
+    link_id, secret = await acme_link(api, loopback, owner)
+    body = push_body(acme_lead("ACME-MINE"))
+    pushed = (await push(http, link_id, body, signed(secret, body))).json()["id"]
+    vendor_id = (await http.get(f"/v1/links/{link_id}", headers=owner.headers)).json()["vendor_id"]
+    key = bearer(await api.vendor_key(uuid.UUID(vendor_id)))
+    log = await http.get(f"/v1/links/{link_id}/webhooks", headers=key)
+    assert [item["id"] for item in log.json()["items"]] == [pushed]
+    one = await http.get(f"/v1/links/{link_id}/webhooks/{pushed}", headers=key)
+    assert one.json()["status"] == "received"
+    replay = await http.post(f"/v1/links/{link_id}/webhooks/{pushed}/replay", headers=key)
+    assert_problem(replay, 403)
+    assert (await http.post(f"/v1/links/{link_id}/pause", headers=owner.headers)).is_success
+    assert_problem(await http.get(f"/v1/links/{link_id}/webhooks", headers=key), 404)
+
+
+async def test_a_vendor_signing_its_own_way_is_verified_as_its_manifest_declares(
+    api, http, loopback, admin_db
+):
+    """A manifest naming GitHub-style signing (an HMAC of the body in X-Hub-Signature-256, the
+    delivery's id in its own header): such deliveries are taken in, Standard Webhooks ones
+    and a wrong signature are not."""
+    base = loopback.mount(Simulator(leads={"acme": 0}).app)
+    link = demo_link("acme", base)
+    link["config"]["manifest"]["webhooks"]["signature"] = {
+        "type": "hmac_sha256",
+        "header": "X-Hub-Signature-256",
+        "prefix": "sha256=",
+        "id_header": "X-Delivery",
+    }
+    owner = await api.signup()
+    created = await http.post(
+        "/v1/links",
+        json={"vendor_id": str(await api.new_vendor()), **link},
+        headers=owner.headers,
+    )
+    link_id, secret = created.json()["id"], created.json()["webhook_secret"]
+    body = push_body(acme_lead("ACME-HUB"))
+    mac = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    taken = await push(
+        http, link_id, body, {"x-hub-signature-256": f"sha256={mac}", "x-delivery": "d-1"}
+    )
+    assert taken.status_code == 202, taken.text
+    assert_problem(await push(http, link_id, body, signed(secret, body)), 401)
+    wrong = await push(
+        http, link_id, body, {"x-hub-signature-256": "sha256=" + "0" * 64, "x-delivery": "d-2"}
+    )
+    assert "X-Hub-Signature-256 does not match" in assert_problem(wrong, 401)["detail"]
+    [stored] = await inbox(admin_db, owner.workspace_id)
+    assert stored["webhook_id"] == "d-1"

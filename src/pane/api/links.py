@@ -9,6 +9,7 @@ from starlette.responses import Response
 from pane.api.deps import Context, in_workspace, reads
 from pane.api.problems import AUTHENTICATED, BODY, problems
 from pane.api.schemas import (
+    DisclosureIn,
     LinkCreated,
     LinkIn,
     LinkOut,
@@ -91,6 +92,18 @@ async def update_link(link_id: uuid.UUID, body: LinkUpdate, context: LinkWriter)
     return LinkOut.model_validate(link, from_attributes=True)
 
 
+@router.put("/{link_id}/disclosure", responses=problems(*BODY, 404))
+async def set_disclosure(link_id: uuid.UUID, body: DisclosureIn, context: LinkWriter) -> LinkOut:
+    """Choose what the vendor reads of the reseller's own fields on its leads, in its API
+    reads and its change feed: besides the status, `status_reason` by default; `owner_id`
+    and `notes` only when chosen here. Agreed by a signed-in owner or admin (an API key gets
+    403), recorded with who and when; the database applies it to the vendor's every read."""
+    link = await links.set_disclosure(
+        context.tx, actor=context.principal, link_id=link_id, lead_fields=list(body.lead_fields)
+    )
+    return LinkOut.model_validate(link, from_attributes=True)
+
+
 @router.post("/{link_id}/pause", responses=problems(404, 409))
 async def pause_link(link_id: uuid.UUID, context: LinkWriter) -> LinkOut:
     """Stop syncing this vendor; the vendor's key stops seeing this workspace's rows."""
@@ -154,7 +167,7 @@ async def get_run(link_id: uuid.UUID, run_id: uuid.UUID, context: RunReader) -> 
     return SyncRunOut.model_validate(run)
 
 
-WebhookReader = Annotated[Context[WorkspacePrincipal], in_workspace(Permission.LINKS_READ)]
+WebhookReader = Annotated[Context[Principal], reads(Permission.LINKS_READ)]
 
 
 @router.post(
@@ -192,7 +205,8 @@ async def list_webhooks(
 ) -> Response:
     """The webhooks the vendor pushed to this link, newest first: when each came, its status
     (received, held while the link is paused, applied, failed), why it failed, and what it
-    made (counts, the rows it created or changed, records that could not be loaded)."""
+    made (counts, the rows it created or changed, records that could not be loaded). A
+    vendor's key reads those it pushed to a link that actively links it."""
     page = await webhooks.list_deliveries(
         context.tx, principal=context.principal, link_id=link_id, cursor=cursor, limit=limit
     )

@@ -272,8 +272,25 @@ class LinkOut(BaseModel):
     webhook_previous_secret_until: datetime | None = Field(
         description="During a secret rotation, until when the previous secret still verifies."
     )
+    disclosed_lead_fields: list[str] = Field(
+        description="Which of the reseller's own fields on a lead the vendor may read besides "
+        "its status (of status_reason, owner_id, notes); the vendor's own fields are its own."
+    )
+    disclosure_agreed_by: uuid.UUID | None = Field(
+        description="The member who last agreed to what the vendor sees; null: the default."
+    )
+    disclosure_agreed_at: datetime | None
     created_at: datetime
     updated_at: datetime
+
+
+class DisclosureIn(Strict):
+    lead_fields: list[Literal["status_reason", "owner_id", "notes"]] = Field(
+        max_length=3,
+        description="Of the reseller's own fields on a lead, those the vendor may read besides "
+        "the status it always sees: `status_reason` (why a lead was rejected), `owner_id` (who "
+        "works it), `notes` (the reseller's working notes). The rest read as null.",
+    )
 
 
 class LinkCreated(LinkOut):

@@ -101,7 +101,12 @@ def pushed_to_scope(link_id: uuid.UUID) -> Scope:
 
 
 def vendor_scope(vendor_id: uuid.UUID) -> Scope:
-    return Scope(f"SELECT set_config('pane.vendor_id', {_uuid(vendor_id)}, true)")
+    """A vendor's key: its own rows in the workspaces that actively link it, as the role
+    ``pane_vendor``, which reads leads only through ``vendor_leads`` (the fields each link
+    discloses) and may not read deals at all."""
+    return Scope(
+        f"SELECT set_config('pane.vendor_id', {_uuid(vendor_id)}, true); SET LOCAL ROLE pane_vendor"
+    )
 
 
 class NotAMember(Exception):

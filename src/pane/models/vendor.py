@@ -32,6 +32,12 @@ Index(
 )
 
 
+# The reseller's own fields on a lead, which its vendor reads only where the link discloses
+# them (``vendor_leads``, migration 0009); the status it always reads, and the vendor's own
+# fields are its own.
+DISCLOSABLE_LEAD_FIELDS = ("status_reason", "owner_id", "notes")
+
+
 class LinkStatus(StrEnum):
     ACTIVE = "active"
     PAUSED = "paused"
@@ -46,6 +52,10 @@ class VendorLink(Timestamps, Base):
         CheckConstraint("sync_interval_seconds >= 60", name="sync_interval_seconds"),
         CheckConstraint(
             "full_resync_interval_seconds >= 3600", name="full_resync_interval_seconds"
+        ),
+        CheckConstraint(
+            f"disclosed_lead_fields <@ '{{{','.join(DISCLOSABLE_LEAD_FIELDS)}}}'::text[]",
+            name="disclosed_lead_fields",
         ),
         UniqueConstraint("workspace_id", "vendor_id"),
         Index("vendor_links_vendor_idx", "vendor_id", "workspace_id", "status"),
@@ -80,6 +90,15 @@ class VendorLink(Timestamps, Base):
     webhook_secret_encrypted: Mapped[str | None]
     webhook_previous_secret_encrypted: Mapped[str | None]
     webhook_previous_secret_until: Mapped[datetime | None]
+    # Which of the reseller's own fields on a lead the vendor may read besides its status
+    # (pane.services.disclosure), and who agreed to that, when.
+    disclosed_lead_fields: Mapped[list[str]] = mapped_column(
+        default=lambda: ["status_reason"], server_default="{status_reason}"
+    )
+    disclosure_agreed_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    disclosure_agreed_at: Mapped[datetime | None]
 
     @property
     def has_credentials(self) -> bool:

@@ -18,14 +18,20 @@ import orjson
 from pane.catalogue import EventType
 from pane.db.database import Database, Transaction
 from pane.errors import Gone, Invalid, NotFound
+from pane.models.vendor import DISCLOSABLE_LEAD_FIELDS
 from pane.principal import Principal, VendorPrincipal
 from pane.services.lists import row_count, rows_json
 
 PURGE_BATCH = 10_000
 
-# The reseller's own working notes on a lead are never shown to its vendor, in the feed either.
-# (Which fields each vendor may read becomes a per-link setting with vendor disclosure.)
-_PRIVATE_FIELDS = frozenset({"notes", "owner_id"})
+# Which of the reseller's own fields on a lead the transaction's vendor may not read in the
+# workspace: what its link does not disclose (as ``vendor_leads`` shows its leads).
+_UNDISCLOSED = """
+SELECT array(SELECT unnest($2::text[]) EXCEPT SELECT unnest(k.disclosed_lead_fields))
+FROM vendor_links k
+WHERE k.workspace_id = $1
+  AND k.vendor_id = NULLIF(current_setting('pane.vendor_id', true), '')::uuid
+"""
 
 _COLUMNS = "e.seq, e.type, e.entity_id, e.vendor_id, e.document::text"
 _EVENTS = """
@@ -86,16 +92,17 @@ class ChangePage:
         )
 
 
-def _for_vendor(item: Change) -> Change | None:
-    """The event as its vendor may read it: without the reseller's private fields in an
-    update's ``changed``; nothing when those were all it changed."""
-    if '"changed"' not in item.document:
+def _for_vendor(item: Change, hidden: frozenset[str]) -> Change | None:
+    """The event as its vendor may read it: without the fields its link does not disclose in
+    an update's ``changed`` (of any object: a deal's owner and notes are no more its to read);
+    nothing when those were all it changed."""
+    if not hidden or '"changed"' not in item.document:
         return item
     event = orjson.loads(item.document)
     changed = event["data"].get("changed")
-    if not changed or not (_PRIVATE_FIELDS & changed.keys()):
+    if not changed or not (hidden & changed.keys()):
         return item
-    kept = {field: pair for field, pair in changed.items() if field not in _PRIVATE_FIELDS}
+    kept = {field: pair for field, pair in changed.items() if field not in hidden}
     if not kept:
         return None
     event["data"]["changed"] = kept
@@ -127,10 +134,11 @@ async def read(
     for_vendor: bool = False,
 ) -> ChangePage:
     """Events of a workspace after ``after``, oldest first, at most ``limit``, as the
-    transaction's principal may see them (``for_vendor``: a vendor's, which never shows the
-    reseller's private fields). ``next_after`` is where to resume: past the last event
-    returned, or, when the page is not full, past every event this read has seen committed
-    (filtered ones included, so a filtered reader never rescans)."""
+    transaction's principal may see them (``for_vendor``: a vendor's, which shows of the
+    reseller's own fields on a lead only those its link discloses). ``next_after`` is where
+    to resume: past the last event returned, or, when the page is not full, past every event
+    this read has seen committed (filtered ones included, so a filtered reader never
+    rescans)."""
     workspace = workspace_id
     arguments = (
         workspace,
@@ -159,7 +167,11 @@ async def read(
     found = [Change(*row[2:]) for row in rows if row["seq"] is not None]
     items = found
     if for_vendor:
-        items = [kept for item in found if (kept := _for_vendor(item)) is not None]
+        undisclosed = await tx.connection.fetchval(
+            _UNDISCLOSED, workspace, list(DISCLOSABLE_LEAD_FIELDS)
+        )
+        hidden = frozenset(DISCLOSABLE_LEAD_FIELDS if undisclosed is None else undisclosed)
+        items = [kept for item in found if (kept := _for_vendor(item, hidden)) is not None]
     has_more = len(found) == limit
     next_after = found[-1].seq if has_more else max(after, counter["event_seq"])
     return ChangePage(items=items, next_after=next_after, has_more=has_more)

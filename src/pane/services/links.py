@@ -19,12 +19,12 @@ from pane.connectors.base import Connector
 from pane.connectors.registry import connectors, webhook_scheme
 from pane.connectors.webhooks import new_secret
 from pane.db.database import Transaction
-from pane.errors import Conflict, Invalid, NotFound
+from pane.errors import Conflict, Forbidden, Invalid, NotFound
 from pane.ids import new_id
 from pane.models import Vendor, VendorLink
 from pane.models.base import utcnow
-from pane.models.vendor import LinkStatus
-from pane.principal import Principal, VendorPrincipal, WorkspacePrincipal
+from pane.models.vendor import DISCLOSABLE_LEAD_FIELDS, LinkStatus
+from pane.principal import Principal, UserPrincipal, VendorPrincipal, WorkspacePrincipal
 from pane.secrets import KeyRing
 from pane.services import events, webhooks
 from pane.services.audit import record_audit
@@ -221,7 +221,8 @@ LINK_COLUMNS = (
     " credentials_encrypted IS NOT NULL AS has_credentials, status, sync_interval_seconds,"
     " full_resync_interval_seconds, next_sync_at, last_synced_at, last_full_sync_at,"
     " consecutive_failures, last_error, webhook_secret_encrypted IS NOT NULL AS has_webhook_secret,"
-    " webhook_previous_secret_until, created_at, updated_at"
+    " webhook_previous_secret_until, disclosed_lead_fields, disclosure_agreed_by,"
+    " disclosure_agreed_at, created_at, updated_at"
 )
 
 
@@ -309,6 +310,40 @@ async def update_link(
         connector=link.connector,
         changed=changed,
         secrets_replaced=credentials is not None,
+    )
+    await _record(tx, actor, link, EventType.LINK_UPDATED, data)
+    return link
+
+
+async def set_disclosure(
+    tx: Transaction, *, actor: WorkspacePrincipal, link_id: uuid.UUID, lead_fields: list[str]
+) -> VendorLink:
+    """Which of the reseller's own fields on a lead the link's vendor may read besides the
+    status, agreed by a person (recorded with who and when). The database applies it to
+    every read the vendor makes (``vendor_leads``)."""
+    unknown = sorted(set(lead_fields) - set(DISCLOSABLE_LEAD_FIELDS))
+    if unknown:
+        raise Invalid(
+            f"no disclosable lead field {', '.join(unknown)}"
+            f" (the choices: {', '.join(DISCLOSABLE_LEAD_FIELDS)})",
+            errors=[{"field": "body.lead_fields", "message": "unknown field"}],
+        )
+    link = await get_link(tx, principal=actor, link_id=link_id, for_update=True)
+    if not isinstance(actor, UserPrincipal):
+        raise Forbidden(
+            "what a vendor may read is agreed by a person: sign in as an owner or admin"
+        )
+    chosen = [field for field in DISCLOSABLE_LEAD_FIELDS if field in lead_fields]
+    before = list(link.disclosed_lead_fields)
+    link.disclosed_lead_fields = chosen
+    link.disclosure_agreed_by = actor.user_id
+    link.disclosure_agreed_at = utcnow()
+    await tx.session.flush()
+    data = LinkUpdated(
+        status=link.status,
+        connector=link.connector,
+        changed={"disclosed_lead_fields": [before, chosen]} if before != chosen else {},
+        secrets_replaced=False,
     )
     await _record(tx, actor, link, EventType.LINK_UPDATED, data)
     return link

@@ -24,7 +24,7 @@ from pane.errors import NotFound, Unauthenticated
 from pane.ids import new_id
 from pane.models.base import utcnow
 from pane.models.vendor import LinkStatus
-from pane.principal import WorkspacePrincipal
+from pane.principal import Principal, VendorPrincipal, WorkspacePrincipal
 from pane.secrets import KeyRing
 from pane.services import outbox
 from pane.services.audit import record_audit
@@ -158,27 +158,32 @@ async def release_held(tx: Transaction, *, workspace_id: uuid.UUID, link_id: uui
     return len(released)
 
 
-async def _link_status(tx: Transaction, workspace_id: uuid.UUID, link_id: uuid.UUID) -> str:
-    status = await tx.connection.fetchval(
-        "SELECT status FROM vendor_links WHERE workspace_id = $1 AND id = $2",
-        workspace_id,
-        link_id,
-    )
+async def _link_status(tx: Transaction, principal: Principal, link_id: uuid.UUID) -> str:
+    """The link's status, if the principal sees the link: its workspace's, or its vendor's
+    while the link is active."""
+    if isinstance(principal, VendorPrincipal):
+        status = await tx.connection.fetchval(
+            "SELECT status FROM vendor_links WHERE vendor_id = $1 AND id = $2 AND status = $3",
+            principal.vendor_id,
+            link_id,
+            LinkStatus.ACTIVE.value,
+        )
+    else:
+        status = await tx.connection.fetchval(
+            "SELECT status FROM vendor_links WHERE workspace_id = $1 AND id = $2",
+            principal.workspace_id,
+            link_id,
+        )
     if status is None:
         raise NotFound(f"no link {link_id}")
     return str(status)
 
 
 async def list_deliveries(
-    tx: Transaction,
-    *,
-    principal: WorkspacePrincipal,
-    link_id: uuid.UUID,
-    cursor: str | None,
-    limit: int,
+    tx: Transaction, *, principal: Principal, link_id: uuid.UUID, cursor: str | None, limit: int
 ) -> Page:
-    """Newest first."""
-    await _link_status(tx, principal.workspace_id, link_id)
+    """Newest first; for the link's vendor, the webhooks it pushed to it."""
+    await _link_status(tx, principal, link_id)
     query = ListQuery(
         kind="webhooks",
         source="webhook_inbox",
@@ -186,18 +191,19 @@ async def list_deliveries(
         order=BY_ID,
         descending=True,
     )
-    query.within("workspace_id", principal.workspace_id).equals("link_id", link_id)
+    if not isinstance(principal, VendorPrincipal):
+        query.within("workspace_id", principal.workspace_id)
+    query.equals("link_id", link_id)
     return await query.page(tx, cursor=cursor, limit=limit)
 
 
 async def get_delivery(
-    tx: Transaction, *, principal: WorkspacePrincipal, link_id: uuid.UUID, delivery_id: uuid.UUID
+    tx: Transaction, *, principal: Principal, link_id: uuid.UUID, delivery_id: uuid.UUID
 ) -> dict[str, Any]:
-    await _link_status(tx, principal.workspace_id, link_id)
+    await _link_status(tx, principal, link_id)
     row = await tx.connection.fetchrow(
         f"SELECT {DELIVERY_COLUMNS} FROM webhook_inbox"  # noqa: S608 - fixed column names
-        " WHERE workspace_id = $1 AND link_id = $2 AND id = $3",
-        principal.workspace_id,
+        " WHERE link_id = $1 AND id = $2",
         link_id,
         delivery_id,
     )
@@ -211,7 +217,7 @@ async def replay(
 ) -> dict[str, Any]:
     """Apply a delivery again, as it was received (after a mapping fix, say); held instead
     while the link is paused. Applying twice changes nothing the first did not."""
-    paused = await _link_status(tx, actor.workspace_id, link_id) == LinkStatus.PAUSED
+    paused = await _link_status(tx, actor, link_id) == LinkStatus.PAUSED
     status = "held" if paused else "received"
     row = await tx.connection.fetchrow(
         f"UPDATE webhook_inbox SET status = $4, error = NULL"  # noqa: S608 - fixed column names
