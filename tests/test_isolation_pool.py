@@ -137,10 +137,19 @@ async def test_any_principal_after_any_other_on_one_connection(
 @dataclass
 class Probe:
     pid: int
+    role: str
     leads: set[uuid.UUID]
     workspaces: set[uuid.UUID]
     memberships: int
     settings: dict[str, str | None]
+
+
+async def _leads_seen(connection: asyncpg.Connection) -> tuple[str, set[uuid.UUID]]:
+    """The transaction's role and the leads it sees: a vendor's runs as pane_vendor, which
+    reads leads through its view only."""
+    role = str(await connection.fetchval("SELECT current_user"))
+    source = "vendor_leads" if role == "pane_vendor" else "leads"
+    return role, {row["id"] for row in await connection.fetch(f"SELECT id FROM {source}")}
 
 
 async def _probe(tx: Transaction) -> Probe:
@@ -151,9 +160,11 @@ async def _probe(tx: Transaction) -> Probe:
         name: await session.scalar(text("SELECT current_setting(:n, true)"), {"n": name})
         for name in SETTINGS
     }
+    role, leads = await _leads_seen(tx.connection)
     return Probe(
         pid=int(await tx.connection.fetchval("SELECT pg_backend_pid()")),
-        leads={row["id"] for row in await tx.connection.fetch("SELECT id FROM leads")},
+        role=role,
+        leads=leads,
         workspaces=set((await session.scalars(text("SELECT id FROM workspaces"))).all()),
         memberships=int(await tx.connection.fetchval("SELECT count(*) FROM memberships")),
         settings=settings,
@@ -166,6 +177,7 @@ async def _transaction(database: Database, scope: Scope | None = None) -> Probe:
 
 
 def _assert_clean(probe: Probe, context: str) -> None:
+    assert probe.role == "pane_app", f"{context}: a vendor's role outlived its transaction"
     assert probe.leads == set(), context
     assert probe.workspaces == set(), context
     assert probe.memberships == 0, context
@@ -399,14 +411,17 @@ async def test_many_tenants_through_few_server_connections_never_meet(
         for turn in range(12):
             scope, expected = tenants[(number + turn) % len(tenants)]
             async with database.transaction(scope) as tx:
-                seen = {row["id"] for row in await tx.connection.fetch("SELECT id FROM leads")}
+                _, seen = await _leads_seen(tx.connection)
                 await asyncio.sleep(0.001 * (number % 3))
                 if seen != expected:
                     leaks.append(f"client {number} turn {turn} saw {len(seen)} leads")
             async with outside_lock:
                 outside = await app_db.fetchval("SELECT current_setting('pane.workspace_id', true)")
+                role = await app_db.fetchval("SELECT current_user")
             if outside not in ("", None):
                 leaks.append(f"a statement outside any transaction saw workspace {outside}")
+            if role != "pane_app":
+                leaks.append(f"a statement outside any transaction ran as {role}")
 
     try:
         await asyncio.gather(*(client(number) for number in range(24)))
