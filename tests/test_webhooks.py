@@ -24,7 +24,7 @@ from pane.connectors.webhooks import StandardWebhooks
 from pane.db.database import Database
 from pane.demo.manifests import demo_link
 from pane.demo.simulator import Simulator
-from pane.services import outbox
+from pane.services import outbox, webhooks
 from pane.sync.inbox import apply_delivery
 from pane.sync.worker import apply_webhook
 from tests.conftest import Servers, running_app
@@ -574,3 +574,32 @@ async def test_a_vendor_signing_its_own_way_is_verified_as_its_manifest_declares
     assert "X-Hub-Signature-256 does not match" in assert_problem(wrong, 401)["detail"]
     [stored] = await inbox(admin_db, owner.workspace_id)
     assert stored["webhook_id"] == "d-1"
+
+
+async def test_a_delivery_left_unapplied_with_nothing_queued_is_queued_again(
+    api, http, loopback, admin_db, redis, sync_deps
+):
+    """Its job ran out of tries while the database was away: the worker's sweep queues the
+    delivery again once it has waited long enough, and leaves recent and applied ones alone."""
+    owner = await api.signup()
+    link_id, secret = await acme_link(api, loopback, owner)
+    ids = []
+    for name in ("ACME-STRANDED", "ACME-RECENT", "ACME-APPLIED"):
+        body = push_body(acme_lead(name))
+        ids.append(uuid.UUID((await push(http, link_id, body, signed(secret, body))).json()["id"]))
+    stranded, recent, applied = ids
+    await apply_delivery(sync_deps.database, workspace_id=owner.workspace_id, delivery_id=applied)
+    await admin_db.execute(
+        "UPDATE webhook_inbox SET received_at = now() - interval '1 hour'"
+        " WHERE id = ANY($1::uuid[])",
+        [stranded, applied],
+    )
+    for delivery in ids:  # the jobs ran out of tries and are gone from the queue
+        await redis.delete(f"arq:job:webhook:{delivery}")
+    assert await webhooks.requeue_stranded(sync_deps.database, redis) == 1
+    assert await redis.exists(f"arq:job:webhook:{stranded}")
+    assert not await redis.exists(f"arq:job:webhook:{recent}")
+    assert not await redis.exists(f"arq:job:webhook:{applied}")
+    assert await webhooks.requeue_stranded(sync_deps.database, redis) == 0, "already queued"
+    await apply_delivery(sync_deps.database, workspace_id=owner.workspace_id, delivery_id=stranded)
+    assert await lead_row(admin_db, owner.workspace_id, "ACME-STRANDED") is not None

@@ -55,6 +55,12 @@ class WebhookDelivery(Base):
     records: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(Uuid), server_default="{}")
 
 
+# Deliveries not yet applied, oldest first (the worker queues again those left behind).
+Index(
+    "webhook_inbox_received_idx",
+    WebhookDelivery.received_at,
+    postgresql_where=text("status = 'received'"),
+)
 # Newest deliveries of a link first.
 Index(
     "webhook_inbox_link_idx",

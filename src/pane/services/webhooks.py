@@ -16,10 +16,11 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
+from arq.connections import ArqRedis
 
 from pane.connectors.registry import webhook_scheme
 from pane.connectors.webhooks import SignatureRefused, WebhookScheme
-from pane.db.database import Transaction
+from pane.db.database import Database, Transaction
 from pane.errors import NotFound, Unauthenticated
 from pane.ids import new_id
 from pane.models.base import utcnow
@@ -41,8 +42,18 @@ DELIVERY_COLUMNS = (
 )
 
 
+# A delivery still not applied this long after it came is queued again (its job ran out of
+# tries, or was lost with Redis).
+STRANDED_AFTER_SECONDS = 600
+STRANDED_BATCH = 500
+
+
 def apply_job_id(delivery_id: uuid.UUID) -> str:
     return f"webhook:{delivery_id}"
+
+
+def apply_job_kwargs(workspace_id: uuid.UUID, delivery_id: uuid.UUID) -> dict[str, Any]:
+    return {"workspace_id": str(workspace_id), "delivery_id": str(delivery_id)}
 
 
 # A webhook comes with every change a vendor makes: parsing the link's manifest and opening
@@ -140,9 +151,35 @@ async def _apply_later(tx: Transaction, workspace_id: uuid.UUID, delivery_id: uu
         tx,
         workspace_id=workspace_id,
         job=APPLY_JOB,
-        kwargs={"workspace_id": str(workspace_id), "delivery_id": str(delivery_id)},
+        kwargs=apply_job_kwargs(workspace_id, delivery_id),
         job_id=apply_job_id(delivery_id),
     )
+
+
+async def requeue_stranded(
+    database: Database,
+    redis: ArqRedis,
+    *,
+    older_than_seconds: float = STRANDED_AFTER_SECONDS,
+) -> int:
+    """Queue again the deliveries left ``received`` for a while with nothing applying them;
+    how many were queued (one whose job is still queued or running is left to it)."""
+    async with database.transaction() as tx:
+        stranded = await tx.connection.fetch(
+            "SELECT workspace_id, id FROM pane_stranded_webhooks($1, $2 * interval '1 second')",
+            STRANDED_BATCH,
+            older_than_seconds,
+        )
+    queued = 0
+    for row in stranded:
+        job = await redis.enqueue_job(
+            APPLY_JOB,
+            _job_id=apply_job_id(row["id"]),
+            _queue_name=outbox.QUEUE,
+            **apply_job_kwargs(row["workspace_id"], row["id"]),
+        )
+        queued += job is not None
+    return queued
 
 
 async def release_held(tx: Transaction, *, workspace_id: uuid.UUID, link_id: uuid.UUID) -> int:

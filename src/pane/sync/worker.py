@@ -28,7 +28,7 @@ from pane.db.safety import assert_runtime_role_is_safe
 from pane.errors import OUTAGES
 from pane.heap import freeze_startup_objects
 from pane.secrets import load_key_ring
-from pane.services import changes, outbox
+from pane.services import changes, outbox, webhooks
 from pane.services.auth import purge_expired_refresh_tokens
 from pane.services.commits import follow_ups
 from pane.services.sync import SYNC_QUEUE, enqueue_sync
@@ -84,6 +84,15 @@ async def apply_webhook(ctx: dict[str, Any], *, workspace_id: str, delivery_id: 
         log.warning("webhook not applied yet", delivery_id=delivery_id, error=str(exc), tries=tries)
         raise Retry(defer=min(2**tries, 60)) from exc
     return "gone" if applied is None else applied.status
+
+
+async def requeue_stranded_webhooks(ctx: dict[str, Any]) -> int:
+    """Every minute: deliveries left unapplied with nothing queued for them (their job ran
+    out of tries while the database was away), queued again."""
+    queued = await webhooks.requeue_stranded(ctx["sync"].database, ctx["redis"])
+    if queued:
+        log.info("queued stranded webhook deliveries again", count=queued)
+    return queued
 
 
 async def enqueue_due_links(ctx: dict[str, Any]) -> int:
@@ -168,11 +177,13 @@ def build_worker(settings: Settings, *, handle_signals: bool = True) -> Worker:
             purge_refresh_tokens,
             relay_outbox,
             purge_old_events,
+            requeue_stranded_webhooks,
         ],
         cron_jobs=[
             cron(purge_refresh_tokens, hour={3}, minute={17}, run_at_startup=False),
             cron(purge_old_events, hour={3}, minute={27}, run_at_startup=False),
             cron(relay_outbox, second=set(range(0, 60, RELAY_EVERY_SECONDS)), run_at_startup=True),
+            cron(requeue_stranded_webhooks, second={30}, run_at_startup=False),
             *(
                 [cron(enqueue_due_links, second={0}, run_at_startup=True)]
                 if settings.worker_schedule
