@@ -576,30 +576,37 @@ async def test_a_vendor_signing_its_own_way_is_verified_as_its_manifest_declares
     assert stored["webhook_id"] == "d-1"
 
 
-async def test_a_delivery_left_unapplied_with_nothing_queued_is_queued_again(
-    api, http, loopback, admin_db, redis, sync_deps
+async def test_a_delivery_left_unapplied_is_asked_for_again(
+    servers: Servers, api, http, loopback, admin_db, sync_deps
 ):
-    """Its job ran out of tries while the database was away: the worker's sweep queues the
-    delivery again once it has waited long enough, and leaves recent and applied ones alone."""
+    """Its job ran out of tries while the database was away: the worker's sweep asks for the
+    delivery again through the outbox once it has waited long enough, and leaves recent and
+    applied ones alone; a job still queued for it is not queued twice."""
     owner = await api.signup()
     link_id, secret = await acme_link(api, loopback, owner)
     ids = []
     for name in ("ACME-STRANDED", "ACME-RECENT", "ACME-APPLIED"):
         body = push_body(acme_lead(name))
         ids.append(uuid.UUID((await push(http, link_id, body, signed(secret, body))).json()["id"]))
-    stranded, recent, applied = ids
+    stranded, _, applied = ids
     await apply_delivery(sync_deps.database, workspace_id=owner.workspace_id, delivery_id=applied)
     await admin_db.execute(
         "UPDATE webhook_inbox SET received_at = now() - interval '1 hour'"
         " WHERE id = ANY($1::uuid[])",
         [stranded, applied],
     )
-    for delivery in ids:  # the jobs ran out of tries and are gone from the queue
-        await redis.delete(f"arq:job:webhook:{delivery}")
-    assert await webhooks.requeue_stranded(sync_deps.database, redis) == 1
-    assert await redis.exists(f"arq:job:webhook:{stranded}")
-    assert not await redis.exists(f"arq:job:webhook:{recent}")
-    assert not await redis.exists(f"arq:job:webhook:{applied}")
-    assert await webhooks.requeue_stranded(sync_deps.database, redis) == 0, "already queued"
+    assert await webhooks.requeue_stranded(sync_deps.database) >= 1
+    asked = await admin_db.fetch(
+        "SELECT job_id FROM outbox WHERE workspace_id = $1", owner.workspace_id
+    )
+    assert [row["job_id"] for row in asked] == [f"webhook:{stranded}"]
+
+    redis = ArqRedis.from_url(other_redis_db(servers.redis_url, 6))
+    try:
+        await redis.flushdb()  # the job that ran out of tries is gone from the queue
+        assert await outbox.relay_pending(sync_deps.database, redis, older_than_seconds=0) >= 1
+        assert await redis.exists(f"arq:job:webhook:{stranded}")
+    finally:
+        await redis.aclose()
     await apply_delivery(sync_deps.database, workspace_id=owner.workspace_id, delivery_id=stranded)
     assert await lead_row(admin_db, owner.workspace_id, "ACME-STRANDED") is not None

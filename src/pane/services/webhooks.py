@@ -16,11 +16,10 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
-from arq.connections import ArqRedis
 
 from pane.connectors.registry import webhook_scheme
 from pane.connectors.webhooks import SignatureRefused, WebhookScheme
-from pane.db.database import Database, Transaction
+from pane.db.database import Database, Transaction, workspace_scope
 from pane.errors import NotFound, Unauthenticated
 from pane.ids import new_id
 from pane.models.base import utcnow
@@ -157,29 +156,25 @@ async def _apply_later(tx: Transaction, workspace_id: uuid.UUID, delivery_id: uu
 
 
 async def requeue_stranded(
-    database: Database,
-    redis: ArqRedis,
-    *,
-    older_than_seconds: float = STRANDED_AFTER_SECONDS,
+    database: Database, *, older_than_seconds: float = STRANDED_AFTER_SECONDS
 ) -> int:
-    """Queue again the deliveries left ``received`` for a while with nothing applying them;
-    how many were queued (one whose job is still queued or running is left to it)."""
+    """Ask again, through the outbox, for the deliveries left ``received`` for a while (their
+    job ran out of tries, or was lost with Redis); how many. One whose job is still queued or
+    running is left to it when the outbox row is relayed."""
     async with database.transaction() as tx:
         stranded = await tx.connection.fetch(
             "SELECT workspace_id, id FROM pane_stranded_webhooks($1, $2 * interval '1 second')",
             STRANDED_BATCH,
             older_than_seconds,
         )
-    queued = 0
+    by_workspace: dict[uuid.UUID, list[uuid.UUID]] = {}
     for row in stranded:
-        job = await redis.enqueue_job(
-            APPLY_JOB,
-            _job_id=apply_job_id(row["id"]),
-            _queue_name=outbox.QUEUE,
-            **apply_job_kwargs(row["workspace_id"], row["id"]),
-        )
-        queued += job is not None
-    return queued
+        by_workspace.setdefault(row["workspace_id"], []).append(row["id"])
+    for workspace_id, deliveries in by_workspace.items():
+        async with database.transaction(workspace_scope(workspace_id)) as tx:
+            for delivery_id in deliveries:
+                await _apply_later(tx, workspace_id, delivery_id)
+    return len(stranded)
 
 
 async def release_held(tx: Transaction, *, workspace_id: uuid.UUID, link_id: uuid.UUID) -> int:

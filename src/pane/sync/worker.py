@@ -87,12 +87,12 @@ async def apply_webhook(ctx: dict[str, Any], *, workspace_id: str, delivery_id: 
 
 
 async def requeue_stranded_webhooks(ctx: dict[str, Any]) -> int:
-    """Every minute: deliveries left unapplied with nothing queued for them (their job ran
-    out of tries while the database was away), queued again."""
-    queued = await webhooks.requeue_stranded(ctx["sync"].database, ctx["redis"])
-    if queued:
-        log.info("queued stranded webhook deliveries again", count=queued)
-    return queued
+    """Every minute: deliveries left unapplied (their job ran out of tries while the database
+    was away), asked for again."""
+    asked = await webhooks.requeue_stranded(ctx["sync"].database)
+    if asked:
+        log.info("asked again for webhook deliveries left unapplied", count=asked)
+    return asked
 
 
 async def enqueue_due_links(ctx: dict[str, Any]) -> int:
