@@ -19,6 +19,7 @@ import orjson
 import pytest
 from arq import Retry
 from arq.connections import ArqRedis
+from cryptography.fernet import Fernet
 
 from pane.connectors.webhooks import StandardWebhooks
 from pane.db.database import Database
@@ -610,3 +611,22 @@ async def test_a_delivery_left_unapplied_is_asked_for_again(
         await redis.aclose()
     await apply_delivery(sync_deps.database, workspace_id=owner.workspace_id, delivery_id=stranded)
     assert await lead_row(admin_db, owner.workspace_id, "ACME-STRANDED") is not None
+
+
+async def test_a_secret_the_servers_keys_cannot_open_is_a_503_that_stores_nothing(
+    api, http, loopback, admin_db
+):
+    """The operator dropped the credential key that sealed the link's secret: the vendor is
+    told to try again later, nothing is stored, and nothing is a 500."""
+    owner = await api.signup()
+    link_id, secret = await acme_link(api, loopback, owner)
+    await admin_db.execute(
+        "UPDATE vendor_links SET webhook_secret_encrypted = $2 WHERE id = $1",
+        uuid.UUID(link_id),
+        Fernet(Fernet.generate_key()).encrypt(secret.encode()).decode(),
+    )
+    body = push_body(acme_lead("ACME-NOKEY"))
+    answer = await push(http, link_id, body, signed(secret, body))
+    assert "cannot be opened" in assert_problem(answer, 503)["detail"]
+    assert answer.headers["retry-after"] == "300"
+    assert await inbox(admin_db, owner.workspace_id) == []

@@ -20,12 +20,12 @@ import orjson
 from pane.connectors.registry import webhook_scheme
 from pane.connectors.webhooks import SignatureRefused, WebhookScheme
 from pane.db.database import Database, Transaction, workspace_scope
-from pane.errors import NotFound, Unauthenticated
+from pane.errors import NotFound, Unauthenticated, Unavailable
 from pane.ids import new_id
 from pane.models.base import utcnow
 from pane.models.vendor import LinkStatus
 from pane.principal import Principal, VendorPrincipal, WorkspacePrincipal
-from pane.secrets import KeyRing
+from pane.secrets import CredentialDecryptError, KeyRing
 from pane.services import outbox
 from pane.services.audit import record_audit
 from pane.services.lists import BY_ID, ListQuery, Page
@@ -119,7 +119,16 @@ async def receive(
     until = link["webhook_previous_secret_until"]
     if link["webhook_previous_secret_encrypted"] and until is not None and until > utcnow():
         sealed.append(link["webhook_previous_secret_encrypted"])
-    secrets = [_opened(keyring, secret) for secret in sealed]
+    try:
+        secrets = [_opened(keyring, secret) for secret in sealed]
+    except CredentialDecryptError:
+        # The server's credential keys lost the one that sealed the secret: an operator's
+        # mistake a vendor can only wait out (its retries come back once the key is restored).
+        raise Unavailable(
+            "this link's signing secret cannot be opened with this server's credential keys;"
+            " nothing was stored, send it again later",
+            retry_after=300,
+        ) from None
     try:
         verified = found.verify(secrets, headers, body, now=now)
     except SignatureRefused as exc:
